@@ -39,8 +39,18 @@ cdef Py_ssize_t PAIRWISE_MAX = 16
 
 ctypedef struct Entry:
     double v
-    double w
-    int pos
+    double wp
+    double wn
+
+cdef extern from "_simd.h":
+    double af_log_sum_d(const double* A, const double* B, const double* q, const double* w,
+                        Py_ssize_t n, double eps) noexcept nogil
+    double af_log_sum_f(const double* A, const double* B, const float* q, const double* w,
+                        Py_ssize_t n, double eps) noexcept nogil
+    double af_sq_sum_d(const double* t, const double* p, const double* w, Py_ssize_t n) noexcept nogil
+    double af_sq_sum_f(const double* t, const float* p, const double* w, Py_ssize_t n) noexcept nogil
+    double af_abs_sum_d(const double* t, const double* p, const double* w, Py_ssize_t n) noexcept nogil
+    double af_abs_sum_f(const double* t, const float* p, const double* w, Py_ssize_t n) noexcept nogil
 
 
 def openmp_enabled():
@@ -61,105 +71,87 @@ cdef int _entry_cmp(const void* a, const void* b) noexcept nogil:
 
 # ---------------------------------------------------------------- per-candidate kernels
 
-cdef double _log_loss(const floating[:, ::1] Q, Py_ssize_t m, const double[::1] S,
-                      const double[::1] a, const double[::1] b, const double[::1] w,
-                      double c, double eps) noexcept nogil:
-    # Probability of the true class: a + b * blend, with (a, b) = (0, 1), or (1, -1) for the
-    # negative rows of a one-column binary problem.
-    cdef Py_ssize_t i, n = Q.shape[1]
-    cdef double v, hi = 1.0 - eps, acc = 0.0
-    for i in range(n):
-        v = a[i] + b[i] * ((S[i] + Q[m, i]) / c)
-        v = eps if v < eps else v
-        v = hi if v > hi else v
-        acc = acc - w[i] * log(v)
-    return acc
+cdef double _log_loss(const floating[:, ::1] Q, Py_ssize_t m, const double[::1] A,
+                      const double[::1] B, const double[::1] w, double eps) noexcept nogil:
+    # Probability of the true class is A + B * q (see Kernel.score); vectorised in _simd.h.
+    cdef Py_ssize_t n = Q.shape[1]
+    if floating is double:
+        return -af_log_sum_d(&A[0], &B[0], &Q[m, 0], &w[0], n, eps)
+    else:
+        return -af_log_sum_f(&A[0], &B[0], &Q[m, 0], &w[0], n, eps)
 
 
-cdef double _correct_multi(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
-                           const Py_ssize_t[::1] y, const double[::1] w, double* per_class,
-                           int balanced) noexcept nogil:
-    # Row i is right when argmax_j (S[i, j] + P[m, i, j]) == y[i], ties to the lowest j.
-    cdef Py_ssize_t i, j, yi, n = P.shape[1], C = P.shape[2]
-    cdef double vy, acc = 0.0
-    cdef int ok
-    for i in range(n):
-        yi = y[i]
-        vy = S[i, yi] + P[m, i, yi]
-        ok = 1
-        for j in range(yi):
-            ok = ok & ((S[i, j] + P[m, i, j]) < vy)
-        for j in range(yi + 1, C):
-            ok = ok & ((S[i, j] + P[m, i, j]) <= vy)
-        if ok:
-            if balanced:
-                per_class[yi] += w[i]
-            else:
-                acc = acc + w[i]
-    return acc
-
-
-cdef double _correct_binary(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
-                            const Py_ssize_t[::1] y, const double[::1] w, double half_c,
-                            double* per_class, int balanced) noexcept nogil:
-    # One column holding P(class 1): predict 1 when the blend exceeds 1/2.
-    cdef Py_ssize_t i, n = P.shape[1]
+cdef void _confusion(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
+                     const Py_ssize_t[::1] y, const double[::1] w,
+                     const Py_ssize_t[::1] undecided, double half_c, double* conf) noexcept nogil:
+    # Adds the rows whose predicted class this candidate can still change. C <= 2: the 2x2
+    # table conf[2 * y + pred]; C > 2: the weight of right answers per class, conf[y].
+    cdef Py_ssize_t u, i, j, yi, C = P.shape[2]
     cdef Py_ssize_t pred
-    cdef double acc = 0.0
-    for i in range(n):
-        pred = (S[i, 0] + P[m, i, 0]) > half_c
-        if pred == y[i]:
-            if balanced:
-                per_class[y[i]] += w[i]
-            else:
-                acc = acc + w[i]
-    return acc
-
-
-cdef double _f1(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
-                const Py_ssize_t[::1] y, const double[::1] w, double half_c) noexcept nogil:
-    cdef Py_ssize_t i, n = P.shape[1], C = P.shape[2]
-    cdef int pred
-    cdef double tp = 0.0, fp = 0.0, fn = 0.0, denom
-    for i in range(n):
-        if C == 1:
+    cdef double vy
+    cdef int ok
+    if C == 1:
+        for u in range(undecided.shape[0]):
+            i = undecided[u]
             pred = (S[i, 0] + P[m, i, 0]) > half_c
-        else:
+            conf[2 * y[i] + pred] += w[i]
+    elif C == 2:
+        for u in range(undecided.shape[0]):
+            i = undecided[u]
             pred = (S[i, 1] + P[m, i, 1]) > (S[i, 0] + P[m, i, 0])
-        if pred:
-            if y[i] == 1:
-                tp = tp + w[i]
-            else:
-                fp = fp + w[i]
-        elif y[i] == 1:
-            fn = fn + w[i]
-    denom = 2.0 * tp + fp + fn
-    return 0.0 if denom == 0.0 else -(2.0 * tp / denom)
+            conf[2 * y[i] + pred] += w[i]
+    else:
+        for u in range(undecided.shape[0]):
+            i = undecided[u]
+            yi = y[i]
+            vy = S[i, yi] + P[m, i, yi]
+            ok = 1
+            for j in range(yi):
+                ok = ok & ((S[i, j] + P[m, i, j]) < vy)
+            for j in range(yi + 1, C):
+                ok = ok & ((S[i, j] + P[m, i, j]) <= vy)
+            if ok:
+                conf[yi] += w[i]
+
+
+cdef double _label_loss(int metric, Py_ssize_t C, const double* conf, const double[::1] class_w,
+                        double sumw) noexcept nogil:
+    cdef Py_ssize_t k, n_cls = 0
+    cdef double right = 0.0, tot = 0.0, denom
+    if metric == F1:
+        # conf[3] = true positives, conf[1] = false positives, conf[2] = false negatives
+        denom = 2.0 * conf[3] + conf[1] + conf[2]
+        return 0.0 if denom == 0.0 else -(2.0 * conf[3] / denom)
+    for k in range(class_w.shape[0]):
+        right = conf[3 * k] if C <= 2 else conf[k]
+        if metric == ACCURACY:
+            tot = tot + right
+        elif class_w[k] > 0.0:
+            tot = tot + right / class_w[k]
+            n_cls = n_cls + 1
+    return -tot / sumw if metric == ACCURACY else -tot / n_cls
 
 
 cdef double _auc(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
-                 Py_ssize_t col, Py_ssize_t target, const Py_ssize_t[::1] y, const double[::1] w,
-                 double* vals, Entry* ent, Py_ssize_t* cnt) noexcept nogil:
-    # Weighted Mann-Whitney statistic of column `col` of the blend for rows y == target
-    # against the rest, ties counting one half: exactly the area under the ROC curve.
-    # Rows are bucketed by value (a monotone map, so buckets are ordered and equal values
-    # share a bucket); pairs across buckets are counted in bulk, pairs inside a bucket by
+                 Py_ssize_t col, const double[::1] wp, const double[::1] wn,
+                 double wpos, double wneg, double* vals, Py_ssize_t* bidx, Entry* ent,
+                 Py_ssize_t* cnt) noexcept nogil:
+    # Weighted Mann-Whitney statistic of column `col` of the blend, wp / wn the weights of
+    # the positive / negative rows, ties counting one half: exactly the area under the ROC
+    # curve. Rows are bucketed by value (a monotone map, so buckets are ordered and equal
+    # values share one); pairs across buckets are counted in bulk, pairs inside a bucket by
     # comparison, or by sorting when the bucket is large. Expected O(n) per candidate.
     cdef Py_ssize_t i, j, k, n = P.shape[1], nb = n, bk, start, end
     cdef double v, lo = INFINITY, hi = -INFINITY, scale
-    cdef double wpos = 0.0, wneg = 0.0, neg_below = 0.0, s = 0.0
-    cdef double bp, bn, gp, gn, inner, below
+    cdef double neg_below = 0.0, s = 0.0
+    cdef double bp, bn, gp, gn, inner, below, d
+    if wpos == 0.0 or wneg == 0.0:
+        return 0.5
     for i in range(n):
         v = S[i, col] + P[m, i, col]
         vals[i] = v
         lo = v if v < lo else lo
         hi = v if v > hi else hi
-        if y[i] == target:
-            wpos = wpos + w[i]
-        else:
-            wneg = wneg + w[i]
-    if wpos == 0.0 or wneg == 0.0:
-        return 0.5
     if not (hi > lo):
         return 0.5
     scale = nb / (hi - lo)
@@ -171,41 +163,41 @@ cdef double _auc(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1]
     for i in range(n):
         bk = <Py_ssize_t> ((vals[i] - lo) * scale)
         bk = nb - 1 if bk >= nb else bk
+        bidx[i] = bk
         cnt[bk + 1] += 1
     for k in range(1, nb + 1):
         cnt[k] += cnt[k - 1]
     for i in range(n):
-        bk = <Py_ssize_t> ((vals[i] - lo) * scale)
-        bk = nb - 1 if bk >= nb else bk
+        bk = bidx[i]
         j = cnt[bk]
         ent[j].v = vals[i]
-        ent[j].w = w[i]
-        ent[j].pos = y[i] == target
+        ent[j].wp = wp[i]
+        ent[j].wn = wn[i]
         cnt[bk] = j + 1
     start = 0
     for k in range(nb):
         end = cnt[k]
         if end == start:
             continue
+        if end - start == 1:
+            s = s + ent[start].wp * neg_below
+            neg_below = neg_below + ent[start].wn
+            start = end
+            continue
         bp = 0.0
         bn = 0.0
         for i in range(start, end):
-            if ent[i].pos:
-                bp = bp + ent[i].w
-            else:
-                bn = bn + ent[i].w
+            bp = bp + ent[i].wp
+            bn = bn + ent[i].wn
         s = s + bp * neg_below
-        if end - start > 1 and bp > 0.0 and bn > 0.0:
+        if bp > 0.0 and bn > 0.0:
             inner = 0.0
             if end - start <= PAIRWISE_MAX:
                 for i in range(start, end):
-                    if ent[i].pos:
-                        for j in range(start, end):
-                            if not ent[j].pos:
-                                if ent[i].v > ent[j].v:
-                                    inner = inner + ent[i].w * ent[j].w
-                                elif ent[i].v == ent[j].v:
-                                    inner = inner + 0.5 * ent[i].w * ent[j].w
+                    for j in range(start, end):
+                        d = ent[i].v - ent[j].v
+                        inner = inner + ent[i].wp * ent[j].wn * (
+                            1.0 if d > 0.0 else (0.5 if d == 0.0 else 0.0))
             else:
                 qsort(&ent[start], end - start, sizeof(Entry), _entry_cmp)
                 below = 0.0
@@ -215,10 +207,8 @@ cdef double _auc(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1]
                     gn = 0.0
                     j = i
                     while j < end and ent[j].v == ent[i].v:
-                        if ent[j].pos:
-                            gp = gp + ent[j].w
-                        else:
-                            gn = gn + ent[j].w
+                        gp = gp + ent[j].wp
+                        gn = gn + ent[j].wn
                         j = j + 1
                     inner = inner + gp * (below + 0.5 * gn)
                     below = below + gn
@@ -229,22 +219,24 @@ cdef double _auc(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1]
     return s / (wpos * wneg)
 
 
-cdef double _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] T,
-                        const double[::1] w, int kind, double* acc) noexcept nogil:
+cdef void _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] T,
+                      const double[::1] w, int kind, double* acc) noexcept nogil:
     # T = S - c * y, so T + p_m is (k + 1) times the residual of the candidate blend.
-    # Writes sum_i w_i d^2 (or w_i |d|) per output into acc.
+    # Writes sum_i w_i d^2 (or w_i |d| for MAE) per output into acc.
     cdef Py_ssize_t i, o, n = P.shape[1], C = P.shape[2]
-    cdef double d, a0 = 0.0
+    cdef double d
     if C == 1:
-        if kind == MAE:
-            for i in range(n):
-                a0 = a0 + w[i] * fabs(T[i, 0] + P[m, i, 0])
+        if floating is double:
+            if kind == MAE:
+                acc[0] = af_abs_sum_d(&T[0, 0], &P[m, 0, 0], &w[0], n)
+            else:
+                acc[0] = af_sq_sum_d(&T[0, 0], &P[m, 0, 0], &w[0], n)
         else:
-            for i in range(n):
-                d = T[i, 0] + P[m, i, 0]
-                a0 = a0 + w[i] * (d * d)
-        acc[0] = a0
-        return 0.0
+            if kind == MAE:
+                acc[0] = af_abs_sum_f(&T[0, 0], &P[m, 0, 0], &w[0], n)
+            else:
+                acc[0] = af_sq_sum_f(&T[0, 0], &P[m, 0, 0], &w[0], n)
+        return
     for o in range(C):
         acc[o] = 0.0
     for i in range(n):
@@ -254,7 +246,6 @@ cdef double _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[
                 acc[o] += w[i] * fabs(d)
             else:
                 acc[o] += w[i] * (d * d)
-    return 0.0
 
 
 # ---------------------------------------------------------------- scoring all candidates
@@ -262,15 +253,18 @@ cdef double _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[
 cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
                      const Py_ssize_t[::1] cand, double[::1] out,
                      int metric, double c, double sumw, double eps,
-                     const double[:, ::1] S, const double[::1] S1, const double[:, ::1] T,
+                     const double[:, ::1] S, const double[:, ::1] T,
                      const Py_ssize_t[::1] y, const double[::1] w,
-                     const double[::1] a, const double[::1] b,
-                     const double[::1] class_w, const Py_ssize_t[::1] auc_classes,
-                     const double[::1] sstot,
+                     const double[::1] A, const double[::1] B,
+                     const double[::1] class_w, const Py_ssize_t[::1] undecided,
+                     const double[::1] conf0,
+                     const Py_ssize_t[::1] auc_cols, const double[:, ::1] auc_wp,
+                     const double[:, ::1] auc_wn, const double[::1] auc_pos,
+                     const double[::1] auc_neg, const double[::1] sstot,
                      double[:, ::1] scratch, unsigned char[:, ::1] ent_buf,
                      Py_ssize_t[:, ::1] cnt_buf, int n_threads) noexcept nogil:
-    cdef Py_ssize_t j, m, k, o, t, C = P.shape[2], n_cand = cand.shape[0]
-    cdef Py_ssize_t n_auc = auc_classes.shape[0]
+    cdef Py_ssize_t j, m, k, o, t, C = P.shape[2], n = P.shape[1], n_cand = cand.shape[0]
+    cdef Py_ssize_t n_auc = auc_cols.shape[0]
     cdef double r, tot
     cdef double* sc
     for j in prange(n_cand, nogil=True, num_threads=n_threads, schedule="static"):
@@ -278,39 +272,19 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
         t = threadid()
         sc = &scratch[t, 0]
         if metric == LOG_LOSS:
-            r = _log_loss(Q, m, S1, a, b, w, c, eps) / sumw
-        elif metric == ACCURACY:
-            if C == 1:
-                r = -_correct_binary(P, m, S, y, w, 0.5 * c, sc, 0) / sumw
-            else:
-                r = -_correct_multi(P, m, S, y, w, sc, 0) / sumw
-        elif metric == BALANCED_ACCURACY:
-            for k in range(class_w.shape[0]):
-                sc[k] = 0.0
-            if C == 1:
-                _correct_binary(P, m, S, y, w, 0.5 * c, sc, 1)
-            else:
-                _correct_multi(P, m, S, y, w, sc, 1)
-            tot = 0.0
-            o = 0
-            for k in range(class_w.shape[0]):
-                if class_w[k] > 0.0:
-                    tot = tot + sc[k] / class_w[k]
-                    o = o + 1
-            r = -tot / o
-        elif metric == F1:
-            r = _f1(P, m, S, y, w, 0.5 * c)
+            r = _log_loss(Q, m, A, B, w, eps) / sumw
+        elif metric == ACCURACY or metric == BALANCED_ACCURACY or metric == F1:
+            for k in range(conf0.shape[0]):
+                sc[k] = conf0[k]
+            _confusion(P, m, S, y, w, undecided, 0.5 * c, sc)
+            r = _label_loss(metric, C, sc, class_w, sumw)
         elif metric == ROC_AUC:
-            if C == 1:
-                r = -_auc(P, m, S, 0, 1, y, w, sc, <Entry*> &ent_buf[t, 0], &cnt_buf[t, 0])
-            elif C == 2:
-                r = -_auc(P, m, S, 1, 1, y, w, sc, <Entry*> &ent_buf[t, 0], &cnt_buf[t, 0])
-            else:
-                tot = 0.0
-                for k in range(n_auc):
-                    tot = tot + _auc(P, m, S, auc_classes[k], auc_classes[k], y, w, sc,
-                                     <Entry*> &ent_buf[t, 0], &cnt_buf[t, 0])
-                r = -tot / n_auc
+            tot = 0.0
+            for k in range(n_auc):
+                tot = tot + _auc(P, m, S, auc_cols[k], auc_wp[k], auc_wn[k], auc_pos[k],
+                                 auc_neg[k], sc, &cnt_buf[t, n + 1], <Entry*> &ent_buf[t, 0],
+                                 &cnt_buf[t, 0])
+            r = -tot / n_auc
         else:
             _regression(P, m, T, w, metric, sc)
             tot = 0.0
@@ -387,14 +361,60 @@ def first_bad_value(P, double lo=-INFINITY, double hi=INFINITY):
     return r
 
 
+cdef Py_ssize_t _decide(const double[:, ::1] S, const Py_ssize_t[::1] y, const double[::1] w,
+                       double half_c, Py_ssize_t[::1] undecided, double[::1] conf0) noexcept nogil:
+    # Rows whose predicted class no candidate can change, since every prediction lies in
+    # [0, 1] and rounding is monotone: their outcome goes into conf0 once per round; the
+    # others are listed in `undecided`. Returns how many are undecided.
+    cdef Py_ssize_t i, j, yi, nu = 0, n = S.shape[0], C = S.shape[1]
+    cdef int sure_right, sure_wrong, pred
+    cdef double vy
+    for j in range(conf0.shape[0]):
+        conf0[j] = 0.0
+    for i in range(n):
+        yi = y[i]
+        pred = -1
+        if C == 1:
+            if S[i, 0] > half_c:
+                pred = 1
+            elif S[i, 0] + 1.0 <= half_c:
+                pred = 0
+        elif C == 2:
+            if S[i, 1] > S[i, 0] + 1.0:
+                pred = 1
+            elif S[i, 1] + 1.0 <= S[i, 0]:
+                pred = 0
+        if C <= 2:
+            if pred < 0:
+                undecided[nu] = i
+                nu = nu + 1
+            else:
+                conf0[2 * yi + pred] += w[i]
+            continue
+        vy = S[i, yi]
+        sure_right = 1
+        sure_wrong = 0
+        for j in range(C):
+            if j != yi:
+                sure_right = sure_right & (vy > S[i, j] + 1.0)
+                sure_wrong = sure_wrong | (S[i, j] > vy + 1.0)
+        if sure_right:
+            conf0[yi] += w[i]
+        elif not sure_wrong:
+            undecided[nu] = i
+            nu = nu + 1
+    return nu
+
+
 cdef class Kernel:
     """Scores candidate blends for one metric over one array of predictions.
 
-    Parameters are prepared and validated by ``autofuse._core._greedy``; see
-    ``_reference.ReferenceKernel`` for the same interface in NumPy.
+    ``reset()`` empties the ensemble, ``add(m)`` adds model ``m`` to it, and
+    ``score(candidates)`` returns the loss of the blend with each candidate added. Inputs
+    are validated and prepared by ``autofuse._core._prepare``; ``_reference.ReferenceKernel``
+    is the same interface in NumPy.
     """
 
-    cdef object P_obj
     cdef const float[:, :, ::1] P32
     cdef const double[:, :, ::1] P64
     cdef const float[:, ::1] Q32
@@ -405,15 +425,23 @@ cdef class Kernel:
     cdef Py_ssize_t k
     cdef double sumw, eps
     cdef double[:, ::1] S
-    cdef double[::1] S1
+    cdef double[:, ::1] S1
     cdef double[:, ::1] T
+    cdef double[::1] A
+    cdef double[::1] B
     cdef const double[:, ::1] Yf
     cdef const Py_ssize_t[::1] y
     cdef const double[::1] w
     cdef const double[::1] a
     cdef const double[::1] b
     cdef const double[::1] class_w
-    cdef const Py_ssize_t[::1] auc_classes
+    cdef Py_ssize_t[::1] undecided
+    cdef double[::1] conf0
+    cdef const Py_ssize_t[::1] auc_cols
+    cdef const double[:, ::1] auc_wp
+    cdef const double[:, ::1] auc_wn
+    cdef const double[::1] auc_pos
+    cdef const double[::1] auc_neg
     cdef const double[::1] sstot
     cdef double[:, ::1] scratch
     cdef unsigned char[:, ::1] ent_buf
@@ -422,7 +450,7 @@ cdef class Kernel:
     def __init__(self, P, prep, int n_threads):
         cdef Py_ssize_t M = P.shape[0], n = P.shape[1], C = P.shape[2]
         cdef int nt = max(1, n_threads)
-        self.P_obj = P
+        cdef bint labels = prep.metric in (ACCURACY, BALANCED_ACCURACY, F1)
         self.is32 = P.dtype == np.float32
         # Every memoryview gets a value, so a debug build (initializedcheck) passes too.
         self.P32 = P if self.is32 else np.zeros((0, 0, 0), dtype=np.float32)
@@ -438,22 +466,37 @@ cdef class Kernel:
         self.a = prep.a
         self.b = prep.b
         self.class_w = prep.class_w
-        self.auc_classes = prep.auc_classes
         self.sstot = prep.sstot
         self.Yf = prep.y_values
-        self.S = np.zeros((n, C))
-        self.S1 = np.zeros(n if prep.metric == LOG_LOSS else 0)
-        if prep.task == "regression":
-            self.T = np.zeros((n, C))
-        else:
-            self.T = np.zeros((0, 0))
-        self.scratch = np.zeros((nt, max(n, C, prep.class_w.shape[0], 1)))
+        shape = P.shape  # Python ints, for the buffers below
+        log_loss = prep.metric == LOG_LOSS
+        self.S = np.zeros(shape[1:])
+        self.S1 = np.zeros((1, shape[1]) if log_loss else (0, 0))
+        self.A = np.zeros(shape[1] if log_loss else 0)
+        self.B = np.zeros(shape[1] if log_loss else 0)
+        self.T = np.zeros(shape[1:] if prep.task == "regression" else (0, 0))
+        self.undecided = np.zeros(shape[1] if labels else 0, dtype=np.intp)
+        self.conf0 = np.zeros(max(4, shape[2]) if labels else 0)
+        self.auc_cols = np.zeros(0, dtype=np.intp)
+        self.auc_wp = np.zeros((0, 0))
+        self.auc_wn = np.zeros((0, 0))
+        self.auc_pos = np.zeros(0)
+        self.auc_neg = np.zeros(0)
         if prep.metric == ROC_AUC:
+            targets = prep.auc_classes if C > 2 else np.array([1])
+            self.auc_cols = np.asarray(targets if C > 2 else [C - 1], dtype=np.intp)
+            wp = np.stack([np.where(prep.y_codes == t, prep.w, 0.0) for t in targets])
+            wn = np.stack([np.where(prep.y_codes == t, 0.0, prep.w) for t in targets])
+            self.auc_wp = wp
+            self.auc_wn = wn
+            self.auc_pos = wp.sum(axis=1)
+            self.auc_neg = wn.sum(axis=1)
             self.ent_buf = np.zeros((nt, n * sizeof(Entry)), dtype=np.uint8)
-            self.cnt_buf = np.zeros((nt, n + 1), dtype=np.intp)
+            self.cnt_buf = np.zeros((nt, 2 * n + 1), dtype=np.intp)
         else:
             self.ent_buf = np.zeros((nt, 1), dtype=np.uint8)
             self.cnt_buf = np.zeros((nt, 1), dtype=np.intp)
+        self.scratch = np.zeros((nt, max(n, C, 4, prep.class_w.shape[0])))
         if prep.metric == LOG_LOSS:
             if C == 1:
                 Q = P[:, :, 0]
@@ -472,8 +515,7 @@ cdef class Kernel:
     def reset(self):
         """Empty the ensemble."""
         self.S[...] = 0.0
-        if self.metric == LOG_LOSS:
-            self.S1[...] = 0.0
+        self.S1[...] = 0.0
         self.k = 0
 
     def add(self, Py_ssize_t m):
@@ -481,9 +523,9 @@ cdef class Kernel:
         with nogil:
             if self.metric == LOG_LOSS:
                 if self.is32:
-                    _add_row1(self.Q32, m, self.S1)
+                    _add_row1(self.Q32, m, self.S1[0])
                 else:
-                    _add_row1(self.Q64, m, self.S1)
+                    _add_row1(self.Q64, m, self.S1[0])
             elif self.is32:
                 _add_row(self.P32, m, self.S)
             else:
@@ -496,21 +538,29 @@ cdef class Kernel:
         out_arr = np.empty(cand.shape[0])
         cdef double[::1] out = out_arr
         cdef double c = self.k + 1.0
-        cdef Py_ssize_t i, o
+        cdef double inv_c = 1.0 / c
+        cdef Py_ssize_t i, o, nu = 0
         cdef int nt = min(self.n_threads, max(1, cand.shape[0]))
-        if self.T.shape[0] > 0:
+        with nogil:
+            if self.metric == LOG_LOSS:
+                for i in range(self.A.shape[0]):
+                    self.A[i] = self.a[i] + self.b[i] * (self.S1[0, i] * inv_c)
+                    self.B[i] = self.b[i] * inv_c
             for i in range(self.T.shape[0]):
                 for o in range(self.T.shape[1]):
                     self.T[i, o] = self.S[i, o] - c * self.Yf[i, o]
-        with nogil:
+            if self.undecided.shape[0] > 0:
+                nu = _decide(self.S, self.y, self.w, 0.5 * c, self.undecided, self.conf0)
             if self.is32:
                 _score_all(self.P32, self.Q32, cand, out, self.metric, c, self.sumw, self.eps,
-                           self.S, self.S1, self.T, self.y, self.w, self.a, self.b,
-                           self.class_w, self.auc_classes, self.sstot, self.scratch,
+                           self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
+                           self.undecided[:nu], self.conf0, self.auc_cols, self.auc_wp,
+                           self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
             else:
                 _score_all(self.P64, self.Q64, cand, out, self.metric, c, self.sumw, self.eps,
-                           self.S, self.S1, self.T, self.y, self.w, self.a, self.b,
-                           self.class_w, self.auc_classes, self.sstot, self.scratch,
+                           self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
+                           self.undecided[:nu], self.conf0, self.auc_cols, self.auc_wp,
+                           self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
         return out_arr

@@ -1,0 +1,29 @@
+"""Shared test setup.
+
+Hypothesis profiles: ``ci`` (the default, quick) and ``thorough`` (2,000 examples per
+property); choose with ``HYPOTHESIS_PROFILE=thorough``. ``AUTOFUSE_PUREPYTHON=1`` runs the
+whole suite on the NumPy backend; the tests that compare the two backends then skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def backends() -> list[str]:
+    """The backends available in this run."""
+    from autofuse._core import backend
+
+    return ["cython", "numpy"] if backend() == "cython" else ["numpy"]
