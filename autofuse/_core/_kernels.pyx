@@ -36,6 +36,8 @@ cdef enum:
 
 # Buckets of at most this many rows are resolved by comparing pairs, larger ones by sorting.
 cdef Py_ssize_t PAIRWISE_MAX = 16
+# Rows ahead to prefetch when the label kernels walk the scattered undecided rows.
+cdef Py_ssize_t PREFETCH_AHEAD = 8
 
 ctypedef struct Entry:
     double v
@@ -43,6 +45,13 @@ ctypedef struct Entry:
     double wn
 
 cdef extern from "_simd.h":
+    void af_prefetch(const void* p) noexcept nogil
+    void af_right_rows_d(const double* S, const double* p, const Py_ssize_t* y, const double* w,
+                         const Py_ssize_t* rows, Py_ssize_t n_rows, Py_ssize_t C,
+                         int per_class, double* conf) noexcept nogil
+    void af_right_rows_f(const double* S, const float* p, const Py_ssize_t* y, const double* w,
+                         const Py_ssize_t* rows, Py_ssize_t n_rows, Py_ssize_t C,
+                         int per_class, double* conf) noexcept nogil
     double af_log_sum_d(const double* A, const double* B, const double* q, const double* w,
                         Py_ssize_t n, double eps) noexcept nogil
     double af_log_sum_f(const double* A, const double* B, const float* q, const double* w,
@@ -83,12 +92,16 @@ cdef double _log_loss(const floating[:, ::1] Q, Py_ssize_t m, const double[::1] 
 
 cdef void _confusion(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
                      const Py_ssize_t[::1] y, const double[::1] w,
-                     const Py_ssize_t[::1] undecided, double half_c, double* conf) noexcept nogil:
+                     const Py_ssize_t[::1] undecided, const Py_ssize_t[::1] cont_ptr,
+                     const Py_ssize_t[::1] cont, double half_c, int per_class,
+                     double* conf) noexcept nogil:
     # Adds the rows whose predicted class this candidate can still change. C <= 2: the 2x2
-    # table conf[2 * y + pred]; C > 2: the weight of right answers per class, conf[y].
-    cdef Py_ssize_t u, i, j, yi, C = P.shape[2]
+    # table conf[2 * y + pred]; C > 2: the weight of right answers per class, conf[y], where
+    # row i is right when argmax_j (S[i, j] + P[m, i, j]) == y[i] (ties to the lowest j),
+    # checked against the classes that could still beat y[i] (cont[cont_ptr[u]:...]).
+    cdef Py_ssize_t u, i, j, q, yi, C = P.shape[2]
     cdef Py_ssize_t pred
-    cdef double vy
+    cdef double vy, v
     cdef int ok
     if C == 1:
         for u in range(undecided.shape[0]):
@@ -100,16 +113,26 @@ cdef void _confusion(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, 
             i = undecided[u]
             pred = (S[i, 1] + P[m, i, 1]) > (S[i, 0] + P[m, i, 0])
             conf[2 * y[i] + pred] += w[i]
+    elif cont_ptr[undecided.shape[0]] * 4 >= undecided.shape[0] * (C - 1) * 3:
+        # Most classes are contenders: compare whole rows, which is cheaper than the lists.
+        if floating is double:
+            af_right_rows_d(&S[0, 0], &P[m, 0, 0], &y[0], &w[0], &undecided[0],
+                            undecided.shape[0], C, per_class, conf)
+        else:
+            af_right_rows_f(&S[0, 0], &P[m, 0, 0], &y[0], &w[0], &undecided[0],
+                            undecided.shape[0], C, per_class, conf)
     else:
         for u in range(undecided.shape[0]):
             i = undecided[u]
+            if u + PREFETCH_AHEAD < undecided.shape[0]:
+                af_prefetch(&P[m, undecided[u + PREFETCH_AHEAD], 0])
             yi = y[i]
             vy = S[i, yi] + P[m, i, yi]
             ok = 1
-            for j in range(yi):
-                ok = ok & ((S[i, j] + P[m, i, j]) < vy)
-            for j in range(yi + 1, C):
-                ok = ok & ((S[i, j] + P[m, i, j]) <= vy)
+            for q in range(cont_ptr[u], cont_ptr[u + 1]):
+                j = cont[q]
+                v = S[i, j] + P[m, i, j]
+                ok = ok & ((v < vy) | ((v == vy) & (j > yi)))
             if ok:
                 conf[yi] += w[i]
 
@@ -257,6 +280,7 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
                      const Py_ssize_t[::1] y, const double[::1] w,
                      const double[::1] A, const double[::1] B,
                      const double[::1] class_w, const Py_ssize_t[::1] undecided,
+                     const Py_ssize_t[::1] cont_ptr, const Py_ssize_t[::1] cont,
                      const double[::1] conf0,
                      const Py_ssize_t[::1] auc_cols, const double[:, ::1] auc_wp,
                      const double[:, ::1] auc_wn, const double[::1] auc_pos,
@@ -276,7 +300,8 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
         elif metric == ACCURACY or metric == BALANCED_ACCURACY or metric == F1:
             for k in range(conf0.shape[0]):
                 sc[k] = conf0[k]
-            _confusion(P, m, S, y, w, undecided, 0.5 * c, sc)
+            _confusion(P, m, S, y, w, undecided, cont_ptr, cont, 0.5 * c,
+                       metric == BALANCED_ACCURACY, sc)
             r = _label_loss(metric, C, sc, class_w, sumw)
         elif metric == ROC_AUC:
             tot = 0.0
@@ -361,48 +386,81 @@ def first_bad_value(P, double lo=-INFINITY, double hi=INFINITY):
     return r
 
 
-cdef Py_ssize_t _decide(const double[:, ::1] S, const Py_ssize_t[::1] y, const double[::1] w,
-                       double half_c, Py_ssize_t[::1] undecided, double[::1] conf0) noexcept nogil:
-    # Rows whose predicted class no candidate can change, since every prediction lies in
-    # [0, 1] and rounding is monotone: their outcome goes into conf0 once per round; the
-    # others are listed in `undecided`. Returns how many are undecided.
-    cdef Py_ssize_t i, j, yi, nu = 0, n = S.shape[0], C = S.shape[1]
-    cdef int sure_right, sure_wrong, pred
-    cdef double vy
+cdef void _row_bounds(const floating[:, :, ::1] P, double[:, ::1] lo, double[:, ::1] hi,
+                      int n_threads) noexcept nogil:
+    # lo / hi: the least / greatest prediction any model makes for each row and class.
+    cdef Py_ssize_t m, e, ne = P.shape[1] * P.shape[2]
+    cdef double v
+    cdef double* plo = &lo[0, 0]
+    cdef double* phi = &hi[0, 0]
+    cdef const floating* p = &P[0, 0, 0]
+    for e in prange(ne, nogil=True, num_threads=n_threads, schedule="static"):
+        plo[e] = p[e]
+        phi[e] = p[e]
+    for m in range(1, P.shape[0]):
+        p = &P[m, 0, 0]
+        for e in prange(ne, nogil=True, num_threads=n_threads, schedule="static"):
+            v = p[e]
+            plo[e] = v if v < plo[e] else plo[e]
+            phi[e] = v if v > phi[e] else phi[e]
+
+
+cdef Py_ssize_t _decide(const double[:, ::1] S, const double[:, ::1] lo, const double[:, ::1] hi,
+                        const Py_ssize_t[::1] y, const double[::1] w, double half_c,
+                        Py_ssize_t[::1] undecided, Py_ssize_t[::1] cont_ptr, Py_ssize_t[::1] cont,
+                        double[::1] conf0) noexcept nogil:
+    # Rows whose predicted class no candidate can change go into conf0 once per round; the
+    # others are listed in `undecided`, with (C > 2) the classes that could still beat or tie
+    # the true class. Exact: every candidate's prediction lies in [lo, hi] of its row, and
+    # rounding is monotone, so fl(S + lo) <= fl(S + p) <= fl(S + hi) for every candidate.
+    # Returns the number of undecided rows.
+    cdef Py_ssize_t i, j, yi, nu = 0, nc = 0, n = S.shape[0], C = S.shape[1]
+    cdef int sure_wrong, pred
+    cdef double vy_lo, vy_hi
     for j in range(conf0.shape[0]):
         conf0[j] = 0.0
+    cont_ptr[0] = 0
     for i in range(n):
         yi = y[i]
-        pred = -1
-        if C == 1:
-            if S[i, 0] > half_c:
-                pred = 1
-            elif S[i, 0] + 1.0 <= half_c:
-                pred = 0
-        elif C == 2:
-            if S[i, 1] > S[i, 0] + 1.0:
-                pred = 1
-            elif S[i, 1] + 1.0 <= S[i, 0]:
-                pred = 0
         if C <= 2:
+            pred = -1
+            if C == 1:
+                if S[i, 0] + lo[i, 0] > half_c:
+                    pred = 1
+                elif S[i, 0] + hi[i, 0] <= half_c:
+                    pred = 0
+            else:
+                if S[i, 1] + lo[i, 1] > S[i, 0] + hi[i, 0]:
+                    pred = 1
+                elif S[i, 1] + hi[i, 1] <= S[i, 0] + lo[i, 0]:
+                    pred = 0
             if pred < 0:
                 undecided[nu] = i
                 nu = nu + 1
             else:
                 conf0[2 * yi + pred] += w[i]
             continue
-        vy = S[i, yi]
-        sure_right = 1
+        vy_lo = S[i, yi] + lo[i, yi]
+        vy_hi = S[i, yi] + hi[i, yi]
         sure_wrong = 0
+        cont_ptr[nu + 1] = nc
         for j in range(C):
-            if j != yi:
-                sure_right = sure_right & (vy > S[i, j] + 1.0)
-                sure_wrong = sure_wrong | (S[i, j] > vy + 1.0)
-        if sure_right:
-            conf0[yi] += w[i]
-        elif not sure_wrong:
+            if j == yi:
+                continue
+            if S[i, j] + lo[i, j] > vy_hi:
+                sure_wrong = 1
+                break
+            if S[i, j] + hi[i, j] >= vy_lo:
+                cont[nc] = j
+                nc = nc + 1
+        if sure_wrong:
+            nc = cont_ptr[nu]
+        elif nc == cont_ptr[nu]:
+            conf0[yi] += w[i]  # no class can reach the true one: right for every candidate
+        else:
             undecided[nu] = i
             nu = nu + 1
+            cont_ptr[nu] = nc
     return nu
 
 
@@ -436,6 +494,10 @@ cdef class Kernel:
     cdef const double[::1] b
     cdef const double[::1] class_w
     cdef Py_ssize_t[::1] undecided
+    cdef Py_ssize_t[::1] cont_ptr
+    cdef Py_ssize_t[::1] cont
+    cdef double[:, ::1] lo
+    cdef double[:, ::1] hi
     cdef double[::1] conf0
     cdef const Py_ssize_t[::1] auc_cols
     cdef const double[:, ::1] auc_wp
@@ -476,6 +538,15 @@ cdef class Kernel:
         self.B = np.zeros(shape[1] if log_loss else 0)
         self.T = np.zeros(shape[1:] if prep.task == "regression" else (0, 0))
         self.undecided = np.zeros(shape[1] if labels else 0, dtype=np.intp)
+        self.cont_ptr = np.zeros(shape[1] + 1 if labels else 0, dtype=np.intp)
+        self.cont = np.zeros(shape[1] * shape[2] if labels else 0, dtype=np.intp)
+        self.lo = np.zeros(shape[1:] if labels else (0, 0))
+        self.hi = np.zeros(shape[1:] if labels else (0, 0))
+        if labels:
+            if self.is32:
+                _row_bounds[float](self.P32, self.lo, self.hi, nt)
+            else:
+                _row_bounds[double](self.P64, self.lo, self.hi, nt)
         self.conf0 = np.zeros(max(4, shape[2]) if labels else 0)
         self.auc_cols = np.zeros(0, dtype=np.intp)
         self.auc_wp = np.zeros((0, 0))
@@ -550,17 +621,18 @@ cdef class Kernel:
                 for o in range(self.T.shape[1]):
                     self.T[i, o] = self.S[i, o] - c * self.Yf[i, o]
             if self.undecided.shape[0] > 0:
-                nu = _decide(self.S, self.y, self.w, 0.5 * c, self.undecided, self.conf0)
+                nu = _decide(self.S, self.lo, self.hi, self.y, self.w, 0.5 * c, self.undecided,
+                             self.cont_ptr, self.cont, self.conf0)
             if self.is32:
                 _score_all(self.P32, self.Q32, cand, out, self.metric, c, self.sumw, self.eps,
                            self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
-                           self.undecided[:nu], self.conf0, self.auc_cols, self.auc_wp,
+                           self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
             else:
                 _score_all(self.P64, self.Q64, cand, out, self.metric, c, self.sumw, self.eps,
                            self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
-                           self.undecided[:nu], self.conf0, self.auc_cols, self.auc_wp,
+                           self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
         return out_arr

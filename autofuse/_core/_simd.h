@@ -21,6 +21,12 @@
 
 #define AF_BLOCK 256
 
+#if defined(__GNUC__) || defined(__clang__)
+#define af_prefetch(p) __builtin_prefetch((p), 0, 1)
+#else
+#define af_prefetch(p) ((void)(p))
+#endif
+
 typedef union {
     double d;
     uint64_t u;
@@ -107,5 +113,39 @@ AF_DEFINE_RESID_SUM(af_sq_sum_d, double, af_sq)
 AF_DEFINE_RESID_SUM(af_sq_sum_f, float, af_sq)
 AF_DEFINE_RESID_SUM(af_abs_sum_d, double, af_abs)
 AF_DEFINE_RESID_SUM(af_abs_sum_f, float, af_abs)
+
+/* Multiclass label kernels: conf[y_i] += w_i for each listed row i whose blend S_i + p_i has
+ * its first maximum at y_i (or conf[0] += w_i for all of them when not per_class). Every
+ * class of the row is compared. Blend values are sums of
+ * non-negative numbers starting from +0.0, so their bit patterns order like the values:
+ * row i is right iff bits(v_j) < bits(v_y) + (j >= y_i) for every class j. */
+#define AF_DEFINE_RIGHT_ROWS(NAME, T)                                                    \
+    AF_CLONES static void NAME(const double *restrict S, const T *restrict p,             \
+                     const ptrdiff_t *restrict y, const double *restrict w,               \
+                     const ptrdiff_t *restrict rows, ptrdiff_t n_rows, ptrdiff_t C,       \
+                     int per_class, double *restrict conf) {                              \
+        double total = 0.0, right;                                                        \
+        for (ptrdiff_t u = 0; u < n_rows; u++) {                                          \
+            const ptrdiff_t i = rows[u], yi = y[i];                                       \
+            const double *s = S + i * C;                                                  \
+            const T *q = p + i * C;                                                       \
+            af_bits vy, v;                                                                \
+            uint64_t bad = 0;                                                             \
+            if (u + 8 < n_rows) af_prefetch(p + rows[u + 8] * C);                         \
+            vy.d = s[yi] + (double)q[yi];                                                 \
+            for (ptrdiff_t j = 0; j < C; j++) {                                           \
+                v.d = s[j] + (double)q[j];                                                \
+                bad |= (uint64_t)(v.u >= vy.u + (uint64_t)(j >= yi));                     \
+            }                                                                             \
+            right = (double)(bad == 0) * w[i]; /* no branch: rows are right at random */  \
+            if (per_class)                                                                \
+                conf[yi] += right;                                                        \
+            else                                                                          \
+                total += right;                                                           \
+        }                                                                                 \
+        conf[0] += total;                                                                 \
+    }
+AF_DEFINE_RIGHT_ROWS(af_right_rows_d, double)
+AF_DEFINE_RIGHT_ROWS(af_right_rows_f, float)
 
 #endif
