@@ -27,3 +27,12 @@ def backends() -> list[str]:
     from autofuse._core import backend
 
     return ["cython", "numpy"] if backend() == "cython" else ["numpy"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With AUTOFUSE_REQUIRE_COMPILED=1 (CI), refuse to run on the NumPy fallback."""
+    if os.environ.get("AUTOFUSE_REQUIRE_COMPILED") == "1":
+        from autofuse._core import backend
+
+        if backend() != "cython":
+            raise pytest.UsageError("AUTOFUSE_REQUIRE_COMPILED=1 but the compiled core is not built")

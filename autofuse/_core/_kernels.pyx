@@ -14,7 +14,6 @@ threshold) are mirrored exactly by ``_reference.ReferenceKernel``; change both t
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport log, sqrt, fabs, INFINITY
-from libc.stdlib cimport qsort
 
 import numpy as np
 
@@ -34,15 +33,22 @@ cdef enum:
     MAE = 7
     R2 = 8
 
-# Buckets of at most this many rows are resolved by comparing pairs, larger ones by sorting.
-cdef Py_ssize_t PAIRWISE_MAX = 16
 # Rows ahead to prefetch when the label kernels walk the scattered undecided rows.
 cdef Py_ssize_t PREFETCH_AHEAD = 8
 
-ctypedef struct Entry:
-    double v
-    double wp
-    double wn
+cdef extern from "_auc.h":
+    ctypedef struct af_entry:
+        pass
+    ctypedef struct af_bucket:
+        pass
+    double af_auc_d(const double* s, const double* p, Py_ssize_t stride, Py_ssize_t n,
+                    const double* wp, const double* wn, double wpos, double wneg, double* vals,
+                    Py_ssize_t* bidx, Py_ssize_t* mixed_at, af_entry* ent,
+                    af_bucket* bk) noexcept nogil
+    double af_auc_f(const double* s, const float* p, Py_ssize_t stride, Py_ssize_t n,
+                    const double* wp, const double* wn, double wpos, double wneg, double* vals,
+                    Py_ssize_t* bidx, Py_ssize_t* mixed_at, af_entry* ent,
+                    af_bucket* bk) noexcept nogil
 
 cdef extern from "_simd.h":
     void af_prefetch(const void* p) noexcept nogil
@@ -70,12 +76,6 @@ def openmp_enabled():
 def max_threads():
     """OpenMP's default thread count (1 without OpenMP)."""
     return af_max_threads()
-
-
-cdef int _entry_cmp(const void* a, const void* b) noexcept nogil:
-    cdef double x = (<const Entry*> a).v
-    cdef double y = (<const Entry*> b).v
-    return (x > y) - (x < y)
 
 
 # ---------------------------------------------------------------- per-candidate kernels
@@ -155,93 +155,6 @@ cdef double _label_loss(int metric, Py_ssize_t C, const double* conf, const doub
     return -tot / sumw if metric == ACCURACY else -tot / n_cls
 
 
-cdef double _auc(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
-                 Py_ssize_t col, const double[::1] wp, const double[::1] wn,
-                 double wpos, double wneg, double* vals, Py_ssize_t* bidx, Entry* ent,
-                 Py_ssize_t* cnt) noexcept nogil:
-    # Weighted Mann-Whitney statistic of column `col` of the blend, wp / wn the weights of
-    # the positive / negative rows, ties counting one half: exactly the area under the ROC
-    # curve. Rows are bucketed by value (a monotone map, so buckets are ordered and equal
-    # values share one); pairs across buckets are counted in bulk, pairs inside a bucket by
-    # comparison, or by sorting when the bucket is large. Expected O(n) per candidate.
-    cdef Py_ssize_t i, j, k, n = P.shape[1], nb = n, bk, start, end
-    cdef double v, lo = INFINITY, hi = -INFINITY, scale
-    cdef double neg_below = 0.0, s = 0.0
-    cdef double bp, bn, gp, gn, inner, below, d
-    if wpos == 0.0 or wneg == 0.0:
-        return 0.5
-    for i in range(n):
-        v = S[i, col] + P[m, i, col]
-        vals[i] = v
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    if not (hi > lo):
-        return 0.5
-    scale = nb / (hi - lo)
-    if not (scale < 1e300):
-        nb = 1
-        scale = 0.0
-    for k in range(nb + 1):
-        cnt[k] = 0
-    for i in range(n):
-        bk = <Py_ssize_t> ((vals[i] - lo) * scale)
-        bk = nb - 1 if bk >= nb else bk
-        bidx[i] = bk
-        cnt[bk + 1] += 1
-    for k in range(1, nb + 1):
-        cnt[k] += cnt[k - 1]
-    for i in range(n):
-        bk = bidx[i]
-        j = cnt[bk]
-        ent[j].v = vals[i]
-        ent[j].wp = wp[i]
-        ent[j].wn = wn[i]
-        cnt[bk] = j + 1
-    start = 0
-    for k in range(nb):
-        end = cnt[k]
-        if end == start:
-            continue
-        if end - start == 1:
-            s = s + ent[start].wp * neg_below
-            neg_below = neg_below + ent[start].wn
-            start = end
-            continue
-        bp = 0.0
-        bn = 0.0
-        for i in range(start, end):
-            bp = bp + ent[i].wp
-            bn = bn + ent[i].wn
-        s = s + bp * neg_below
-        if bp > 0.0 and bn > 0.0:
-            inner = 0.0
-            if end - start <= PAIRWISE_MAX:
-                for i in range(start, end):
-                    for j in range(start, end):
-                        d = ent[i].v - ent[j].v
-                        inner = inner + ent[i].wp * ent[j].wn * (
-                            1.0 if d > 0.0 else (0.5 if d == 0.0 else 0.0))
-            else:
-                qsort(&ent[start], end - start, sizeof(Entry), _entry_cmp)
-                below = 0.0
-                i = start
-                while i < end:
-                    gp = 0.0
-                    gn = 0.0
-                    j = i
-                    while j < end and ent[j].v == ent[i].v:
-                        gp = gp + ent[j].wp
-                        gn = gn + ent[j].wn
-                        j = j + 1
-                    inner = inner + gp * (below + 0.5 * gn)
-                    below = below + gn
-                    i = j
-            s = s + inner
-        neg_below = neg_below + bn
-        start = end
-    return s / (wpos * wneg)
-
-
 cdef void _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] T,
                       const double[::1] w, int kind, double* acc) noexcept nogil:
     # T = S - c * y, so T + p_m is (k + 1) times the residual of the candidate blend.
@@ -306,9 +219,18 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
         elif metric == ROC_AUC:
             tot = 0.0
             for k in range(n_auc):
-                tot = tot + _auc(P, m, S, auc_cols[k], auc_wp[k], auc_wn[k], auc_pos[k],
-                                 auc_neg[k], sc, &cnt_buf[t, n + 1], <Entry*> &ent_buf[t, 0],
-                                 &cnt_buf[t, 0])
+                if floating is double:
+                    tot = tot + af_auc_d(&S[0, auc_cols[k]], &P[m, 0, auc_cols[k]], C, n,
+                                         &auc_wp[k, 0], &auc_wn[k, 0], auc_pos[k], auc_neg[k],
+                                         sc, &cnt_buf[t, 0], &cnt_buf[t, n],
+                                         <af_entry*> &ent_buf[t, 0],
+                                         <af_bucket*> &ent_buf[t, (n + 1) * sizeof(af_entry)])
+                else:
+                    tot = tot + af_auc_f(&S[0, auc_cols[k]], &P[m, 0, auc_cols[k]], C, n,
+                                         &auc_wp[k, 0], &auc_wn[k, 0], auc_pos[k], auc_neg[k],
+                                         sc, &cnt_buf[t, 0], &cnt_buf[t, n],
+                                         <af_entry*> &ent_buf[t, 0],
+                                         <af_bucket*> &ent_buf[t, (n + 1) * sizeof(af_entry)])
             r = -tot / n_auc
         else:
             _regression(P, m, T, w, metric, sc)
@@ -562,8 +484,9 @@ cdef class Kernel:
             self.auc_wn = wn
             self.auc_pos = wp.sum(axis=1)
             self.auc_neg = wn.sum(axis=1)
-            self.ent_buf = np.zeros((nt, n * sizeof(Entry)), dtype=np.uint8)
-            self.cnt_buf = np.zeros((nt, 2 * n + 1), dtype=np.intp)
+            self.ent_buf = np.zeros((nt, (n + 1) * sizeof(af_entry) + n * sizeof(af_bucket)),
+                                    dtype=np.uint8)
+            self.cnt_buf = np.zeros((nt, 2 * n), dtype=np.intp)
         else:
             self.ent_buf = np.zeros((nt, 1), dtype=np.uint8)
             self.cnt_buf = np.zeros((nt, 1), dtype=np.intp)
