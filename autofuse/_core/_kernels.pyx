@@ -13,6 +13,7 @@ threshold) are mirrored exactly by ``_reference.ReferenceKernel``; change both t
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.float cimport DBL_EPSILON as DBL_EPS
 from libc.math cimport log, sqrt, fabs, INFINITY
 
 import numpy as np
@@ -308,23 +309,28 @@ def first_bad_value(P, double lo=-INFINITY, double hi=INFINITY):
     return r
 
 
-cdef void _row_bounds(const floating[:, :, ::1] P, double[:, ::1] lo, double[:, ::1] hi,
-                      int n_threads) noexcept nogil:
-    # lo / hi: the least / greatest prediction any model makes for each row and class.
-    cdef Py_ssize_t m, e, ne = P.shape[1] * P.shape[2]
-    cdef double v
-    cdef double* plo = &lo[0, 0]
-    cdef double* phi = &hi[0, 0]
-    cdef const floating* p = &P[0, 0, 0]
-    for e in prange(ne, nogil=True, num_threads=n_threads, schedule="static"):
-        plo[e] = p[e]
-        phi[e] = p[e]
-    for m in range(1, P.shape[0]):
-        p = &P[m, 0, 0]
-        for e in prange(ne, nogil=True, num_threads=n_threads, schedule="static"):
-            v = p[e]
-            plo[e] = v if v < plo[e] else plo[e]
-            phi[e] = v if v > phi[e] else phi[e]
+cdef void _row_bounds(const floating[:, :, ::1] P, const Py_ssize_t[::1] y, double[:, ::1] lo,
+                      double[:, ::1] hi, int n_threads) noexcept nogil:
+    # C <= 2: lo / hi are the least / greatest prediction any model makes for each row and
+    # class. C > 2: the least / greatest margin p_j - p_y any model gives class j over the
+    # true class y of the row (correlated models make these much tighter than lo / hi).
+    cdef Py_ssize_t m, i, j, b, i0, i1, n = P.shape[1], C = P.shape[2]
+    cdef Py_ssize_t n_blocks = (n + 1023) // 1024
+    cdef double v, py
+    for b in prange(n_blocks, nogil=True, num_threads=n_threads, schedule="static"):
+        i0 = b * 1024
+        i1 = min(n, i0 + 1024)
+        for m in range(P.shape[0]):
+            for i in range(i0, i1):
+                py = P[m, i, y[i]] if C > 2 else 0.0
+                for j in range(C):
+                    v = P[m, i, j] - py
+                    if m == 0:
+                        lo[i, j] = v
+                        hi[i, j] = v
+                    else:
+                        lo[i, j] = v if v < lo[i, j] else lo[i, j]
+                        hi[i, j] = v if v > hi[i, j] else hi[i, j]
 
 
 cdef Py_ssize_t _decide(const double[:, ::1] S, const double[:, ::1] lo, const double[:, ::1] hi,
@@ -333,12 +339,13 @@ cdef Py_ssize_t _decide(const double[:, ::1] S, const double[:, ::1] lo, const d
                         double[::1] conf0) noexcept nogil:
     # Rows whose predicted class no candidate can change go into conf0 once per round; the
     # others are listed in `undecided`, with (C > 2) the classes that could still beat or tie
-    # the true class. Exact: every candidate's prediction lies in [lo, hi] of its row, and
-    # rounding is monotone, so fl(S + lo) <= fl(S + p) <= fl(S + hi) for every candidate.
+    # the true class. Exact. C <= 2: every candidate's prediction lies in [lo, hi] of its
+    # row and rounding is monotone, so fl(S + lo) <= fl(S + p) <= fl(S + hi). C > 2: lo / hi
+    # bound every candidate's margin p_j - p_y, and a slack covers the rounding (below).
     # Returns the number of undecided rows.
     cdef Py_ssize_t i, j, yi, nu = 0, nc = 0, n = S.shape[0], C = S.shape[1]
     cdef int sure_wrong, pred
-    cdef double vy_lo, vy_hi
+    cdef double sy, sj, slack
     for j in range(conf0.shape[0]):
         conf0[j] = 0.0
     cont_ptr[0] = 0
@@ -362,17 +369,21 @@ cdef Py_ssize_t _decide(const double[:, ::1] S, const double[:, ::1] lo, const d
             else:
                 conf0[2 * yi + pred] += w[i]
             continue
-        vy_lo = S[i, yi] + lo[i, yi]
-        vy_hi = S[i, yi] + hi[i, yi]
+        sy = S[i, yi]
         sure_wrong = 0
         cont_ptr[nu + 1] = nc
         for j in range(C):
             if j == yi:
                 continue
-            if S[i, j] + lo[i, j] > vy_hi:
+            # Margins: exact reals bound p_j - p_y in [lo, hi] up to rounding; `slack`
+            # covers every rounding in S + p and in the bounds, so a row is only called
+            # decided when no candidate's floating-point blend can say otherwise.
+            sj = S[i, j]
+            slack = 4.0 * DBL_EPS * (sy + sj + 2.0)
+            if (sj - sy) + lo[i, j] > slack:
                 sure_wrong = 1
                 break
-            if S[i, j] + hi[i, j] >= vy_lo:
+            if (sy - sj) - hi[i, j] <= slack:
                 cont[nc] = j
                 nc = nc + 1
         if sure_wrong:
@@ -466,9 +477,9 @@ cdef class Kernel:
         self.hi = np.zeros(shape[1:] if labels else (0, 0))
         if labels:
             if self.is32:
-                _row_bounds[float](self.P32, self.lo, self.hi, nt)
+                _row_bounds[float](self.P32, self.y, self.lo, self.hi, nt)
             else:
-                _row_bounds[double](self.P64, self.lo, self.hi, nt)
+                _row_bounds[double](self.P64, self.y, self.lo, self.hi, nt)
         self.conf0 = np.zeros(max(4, shape[2]) if labels else 0)
         self.auc_cols = np.zeros(0, dtype=np.intp)
         self.auc_wp = np.zeros((0, 0))
