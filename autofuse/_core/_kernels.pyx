@@ -82,13 +82,15 @@ def max_threads():
 # ---------------------------------------------------------------- per-candidate kernels
 
 cdef double _log_loss(const floating[:, ::1] Q, Py_ssize_t m, const double[::1] A,
-                      const double[::1] B, const double[::1] w, double eps) noexcept nogil:
+                      const double[::1] B, const double[::1] w, bint unweighted,
+                      double eps) noexcept nogil:
     # Probability of the true class is A + B * q (see Kernel.score); vectorised in _simd.h.
     cdef Py_ssize_t n = Q.shape[1]
+    cdef const double* wp = NULL if unweighted else &w[0]
     if floating is double:
-        return -af_log_sum_d(&A[0], &B[0], &Q[m, 0], &w[0], n, eps)
+        return -af_log_sum_d(&A[0], &B[0], &Q[m, 0], wp, n, eps)
     else:
-        return -af_log_sum_f(&A[0], &B[0], &Q[m, 0], &w[0], n, eps)
+        return -af_log_sum_f(&A[0], &B[0], &Q[m, 0], wp, n, eps)
 
 
 cdef void _confusion(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
@@ -189,7 +191,7 @@ cdef void _regression(const floating[:, :, ::1] P, Py_ssize_t m, const double[:,
 
 cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
                      const Py_ssize_t[::1] cand, double[::1] out,
-                     int metric, double c, double sumw, double eps,
+                     int metric, double c, double sumw, double eps, bint unweighted,
                      const double[:, ::1] S, const double[:, ::1] T,
                      const Py_ssize_t[::1] y, const double[::1] w,
                      const double[::1] A, const double[::1] B,
@@ -210,7 +212,7 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
         t = threadid()
         sc = &scratch[t, 0]
         if metric == LOG_LOSS:
-            r = _log_loss(Q, m, A, B, w, eps) / sumw
+            r = _log_loss(Q, m, A, B, w, unweighted, eps) / sumw
         elif metric == ACCURACY or metric == BALANCED_ACCURACY or metric == F1:
             for k in range(conf0.shape[0]):
                 sc[k] = conf0[k]
@@ -411,6 +413,7 @@ cdef class Kernel:
     cdef const float[:, ::1] Q32
     cdef const double[:, ::1] Q64
     cdef bint is32
+    cdef bint unweighted
     cdef int metric
     cdef int n_threads
     cdef Py_ssize_t k
@@ -453,6 +456,7 @@ cdef class Kernel:
         self.Q32 = np.zeros((0, 0), dtype=np.float32)
         self.Q64 = np.zeros((0, 0))
         self.metric = prep.metric
+        self.unweighted = prep.sample_weight is None
         self.n_threads = nt
         self.sumw = prep.sumw
         self.eps = prep.eps
@@ -559,12 +563,14 @@ cdef class Kernel:
                              self.cont_ptr, self.cont, self.conf0)
             if self.is32:
                 _score_all(self.P32, self.Q32, cand, out, self.metric, c, self.sumw, self.eps,
+                           self.unweighted,
                            self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
                            self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
             else:
                 _score_all(self.P64, self.Q64, cand, out, self.metric, c, self.sumw, self.eps,
+                           self.unweighted,
                            self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
                            self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,

@@ -93,18 +93,7 @@ class CaruanaSelection(BaseEstimator):
 
     def fit(self, predictions: Any, y: Any, sample_weight: Any = None) -> CaruanaSelection:
         """Select the ensemble from out-of-fold ``predictions`` of every model for ``y``."""
-        result = select(
-            predictions,
-            y,
-            metric=self.metric,
-            ensemble_size=self.ensemble_size,
-            init_size=self.init_size,
-            n_bags=self.n_bags,
-            bag_fraction=self.bag_fraction,
-            random_state=self.random_state,
-            n_threads=self.n_threads,
-            sample_weight=sample_weight,
-        )
+        result = select(predictions, y, sample_weight=sample_weight, **self.get_params())
         P_shape = np.shape(predictions)
         bagged = self.n_bags > 1
         self.weights_ = result.weights
