@@ -60,9 +60,9 @@ cdef extern from "_simd.h":
                          const Py_ssize_t* rows, Py_ssize_t n_rows, Py_ssize_t C,
                          int per_class, double* conf) noexcept nogil
     double af_log_sum_d(const double* A, const double* B, const double* q, const double* w,
-                        Py_ssize_t n, double eps) noexcept nogil
+                        Py_ssize_t n, double inv_c, double eps) noexcept nogil
     double af_log_sum_f(const double* A, const double* B, const float* q, const double* w,
-                        Py_ssize_t n, double eps) noexcept nogil
+                        Py_ssize_t n, double inv_c, double eps) noexcept nogil
     double af_sq_sum_d(const double* t, const double* p, const double* w, Py_ssize_t n) noexcept nogil
     double af_sq_sum_f(const double* t, const float* p, const double* w, Py_ssize_t n) noexcept nogil
     double af_abs_sum_d(const double* t, const double* p, const double* w, Py_ssize_t n) noexcept nogil
@@ -82,15 +82,16 @@ def max_threads():
 # ---------------------------------------------------------------- per-candidate kernels
 
 cdef double _log_loss(const floating[:, ::1] Q, Py_ssize_t m, const double[::1] A,
-                      const double[::1] B, const double[::1] w, bint unweighted,
+                      const double[::1] b, const double[::1] w, bint unweighted, double c,
                       double eps) noexcept nogil:
-    # Probability of the true class is A + B * q (see Kernel.score); vectorised in _simd.h.
+    # Probability of the true class is (A + b * q) / c (see Kernel.score); vectorised in
+    # _simd.h.
     cdef Py_ssize_t n = Q.shape[1]
     cdef const double* wp = NULL if unweighted else &w[0]
     if floating is double:
-        return -af_log_sum_d(&A[0], &B[0], &Q[m, 0], wp, n, eps)
+        return -af_log_sum_d(&A[0], &b[0], &Q[m, 0], wp, n, 1.0 / c, eps)
     else:
-        return -af_log_sum_f(&A[0], &B[0], &Q[m, 0], wp, n, eps)
+        return -af_log_sum_f(&A[0], &b[0], &Q[m, 0], wp, n, 1.0 / c, eps)
 
 
 cdef void _confusion(const floating[:, :, ::1] P, Py_ssize_t m, const double[:, ::1] S,
@@ -194,7 +195,7 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
                      int metric, double c, double sumw, double eps, bint unweighted,
                      const double[:, ::1] S, const double[:, ::1] T,
                      const Py_ssize_t[::1] y, const double[::1] w,
-                     const double[::1] A, const double[::1] B,
+                     const double[::1] A, const double[::1] b,
                      const double[::1] class_w, const Py_ssize_t[::1] undecided,
                      const Py_ssize_t[::1] cont_ptr, const Py_ssize_t[::1] cont,
                      const double[::1] conf0,
@@ -212,7 +213,7 @@ cdef void _score_all(const floating[:, :, ::1] P, const floating[:, ::1] Q,
         t = threadid()
         sc = &scratch[t, 0]
         if metric == LOG_LOSS:
-            r = _log_loss(Q, m, A, B, w, unweighted, eps) / sumw
+            r = _log_loss(Q, m, A, b, w, unweighted, c, eps) / sumw
         elif metric == ACCURACY or metric == BALANCED_ACCURACY or metric == F1:
             for k in range(conf0.shape[0]):
                 sc[k] = conf0[k]
@@ -422,7 +423,6 @@ cdef class Kernel:
     cdef double[:, ::1] S1
     cdef double[:, ::1] T
     cdef double[::1] A
-    cdef double[::1] B
     cdef const double[:, ::1] Yf
     cdef const Py_ssize_t[::1] y
     cdef const double[::1] w
@@ -472,7 +472,6 @@ cdef class Kernel:
         self.S = np.zeros(shape[1:])
         self.S1 = np.zeros((1, shape[1]) if log_loss else (0, 0))
         self.A = np.zeros(shape[1] if log_loss else 0)
-        self.B = np.zeros(shape[1] if log_loss else 0)
         self.T = np.zeros(shape[1:] if prep.task == "regression" else (0, 0))
         self.undecided = np.zeros(shape[1] if labels else 0, dtype=np.intp)
         self.cont_ptr = np.zeros(shape[1] + 1 if labels else 0, dtype=np.intp)
@@ -547,14 +546,12 @@ cdef class Kernel:
         out_arr = np.empty(cand.shape[0])
         cdef double[::1] out = out_arr
         cdef double c = self.k + 1.0
-        cdef double inv_c = 1.0 / c
         cdef Py_ssize_t i, o, nu = 0
         cdef int nt = min(self.n_threads, max(1, cand.shape[0]))
         with nogil:
             if self.metric == LOG_LOSS:
                 for i in range(self.A.shape[0]):
-                    self.A[i] = self.a[i] + self.b[i] * (self.S1[0, i] * inv_c)
-                    self.B[i] = self.b[i] * inv_c
+                    self.A[i] = self.a[i] * c + self.b[i] * self.S1[0, i]
             for i in range(self.T.shape[0]):
                 for o in range(self.T.shape[1]):
                     self.T[i, o] = self.S[i, o] - c * self.Yf[i, o]
@@ -564,14 +561,14 @@ cdef class Kernel:
             if self.is32:
                 _score_all(self.P32, self.Q32, cand, out, self.metric, c, self.sumw, self.eps,
                            self.unweighted,
-                           self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
+                           self.S, self.T, self.y, self.w, self.A, self.b, self.class_w,
                            self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)
             else:
                 _score_all(self.P64, self.Q64, cand, out, self.metric, c, self.sumw, self.eps,
                            self.unweighted,
-                           self.S, self.T, self.y, self.w, self.A, self.B, self.class_w,
+                           self.S, self.T, self.y, self.w, self.A, self.b, self.class_w,
                            self.undecided[:nu], self.cont_ptr, self.cont, self.conf0, self.auc_cols, self.auc_wp,
                            self.auc_wn, self.auc_pos, self.auc_neg, self.sstot, self.scratch,
                            self.ent_buf, self.cnt_buf, nt)

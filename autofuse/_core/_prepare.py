@@ -27,7 +27,7 @@ class Prepared:
     y_values: np.ndarray  # (n_rows, n_outputs) float64 targets; (0, 0) for classification
     w: np.ndarray  # (n_rows,) float64 sample weights (ones when none were given)
     sumw: float
-    a: np.ndarray  # log_loss: probability of the true class is a + b * blend
+    a: np.ndarray  # log_loss: probability of the true class is a + b * blend, b = +-1
     b: np.ndarray
     class_w: np.ndarray  # total weight of each class (classification)
     auc_classes: np.ndarray  # classes scored by multiclass roc_auc (present, not alone)

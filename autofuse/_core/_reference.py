@@ -82,10 +82,9 @@ class ReferenceKernel:
         P, S, y, w = self.P, self.S, p.y_codes, p.w
         C = P.shape[2]
         if p.metric == LOG_LOSS:
-            inv_c = 1.0 / c
-            A = p.a + p.b * (self.S1 * inv_c)
-            B = p.b * inv_c
-            v = np.clip(A + B * self.Q[m], p.eps, 1.0 - p.eps)
+            # (A + b q) / c: b is +1 or -1, so A + b q is one exactly rounded addition
+            A = p.a * c + p.b * self.S1
+            v = np.clip((A + p.b * self.Q[m]) * (1.0 / c), p.eps, 1.0 - p.eps)
             return float(-(w * np.log(v)).sum() / p.sumw)
         if p.metric in (ACCURACY, BALANCED_ACCURACY, F1):
             pred = self._predicted_class(m, c)

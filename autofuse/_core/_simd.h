@@ -101,18 +101,21 @@ static inline double af_clip(double v, double lo, double hi) {
     return v > hi ? hi : v;
 }
 
-/* log_loss: sum_i w_i * log(clip(A_i + B_i * q_i, eps, 1 - eps)), where A and B fold the
- * running sum, the ensemble size and the side of a one-column binary row (see _kernels);
+/* log_loss: sum_i w_i * log(clip((A_i + B_i * q_i) / c, eps, 1 - eps)), where A and B fold
+ * the running sum and the side of a one-column binary row: B_i is +1 or -1, so A_i + B_i q_i
+ * is one exactly rounded addition, with or without FMA, as in the NumPy reference; the
+ * scaling by 1 / c is a lone multiplication. Only af_log itself may fuse operations.
  * w == NULL means unit weights. */
-#define AF_DEFINE_LOG_SUM(NAME, T)                                                   \
-    AF_CLONES static double NAME(const double *A, const double *B, const T *q,       \
-                                 const double *w, ptrdiff_t n, double eps) {         \
-        const double hi = 1.0 - eps;                                                 \
-        if (w == NULL) { /* unweighted */                                            \
-            AF_BLOCKED_SUM(n, af_log(af_clip(A[i] + B[i] * (double)q[i], eps, hi)))    \
-        } else {                                                                     \
-            AF_BLOCKED_SUM(n, w[i] * af_log(af_clip(A[i] + B[i] * (double)q[i], eps, hi))) \
-        }                                                                            \
+#define AF_DEFINE_LOG_SUM(NAME, T)                                                      \
+    AF_CLONES static double NAME(const double *A, const double *B, const T *q,          \
+                                 const double *w, ptrdiff_t n, double inv_c,            \
+                                 double eps) {                                          \
+        const double hi = 1.0 - eps;                                                    \
+        if (w == NULL) { /* unweighted */                                               \
+            AF_BLOCKED_SUM(n, af_log(af_clip((A[i] + B[i] * (double)q[i]) * inv_c, eps, hi))) \
+        } else {                                                                        \
+            AF_BLOCKED_SUM(n, w[i] * af_log(af_clip((A[i] + B[i] * (double)q[i]) * inv_c, eps, hi))) \
+        }                                                                               \
     }
 AF_DEFINE_LOG_SUM(af_log_sum_d, double)
 AF_DEFINE_LOG_SUM(af_log_sum_f, float)

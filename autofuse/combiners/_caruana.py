@@ -67,6 +67,10 @@ class CaruanaSelection(BaseEstimator):
     column holding P(class 1). Regression predictions are ``(n_models, n_rows,
     n_outputs)``; 2-D input ``(n_models, n_rows)`` means one output.
 
+    With a scikit-learn scorer the task is inferred: classification when ``y`` holds class
+    codes that index the prediction columns and the predictions are probabilities (rows
+    summing to 1), regression otherwise.
+
     Ties: candidate losses within a relative 1e-12 of the round's best count as tied and
     the lowest model index wins, so runs are deterministic. ``log_loss`` clips the
     probability of the true class to ``[eps, 1 - eps]`` with eps the float64 machine
