@@ -14,13 +14,12 @@ threshold) are mirrored exactly by ``_reference.ReferenceKernel``; change both t
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.float cimport DBL_EPSILON as DBL_EPS
-from libc.math cimport log, sqrt, fabs, INFINITY
+from libc.math cimport sqrt, fabs, INFINITY
 
 import numpy as np
 
 cdef extern from "_omp.h":
     int af_openmp_enabled() noexcept nogil
-    int af_max_threads() noexcept nogil
 
 # Keep in sync with _metrics.py.
 cdef enum:
@@ -72,11 +71,6 @@ cdef extern from "_simd.h":
 def openmp_enabled():
     """Whether the core was compiled with OpenMP (else every loop runs on one thread)."""
     return bool(af_openmp_enabled())
-
-
-def max_threads():
-    """OpenMP's default thread count (1 without OpenMP)."""
-    return af_max_threads()
 
 
 # ---------------------------------------------------------------- per-candidate kernels
