@@ -32,6 +32,7 @@ def test_matches_a_naive_greedy_loop_over_sklearn(seed):
     np.testing.assert_allclose(sel.trajectory_, trajectory, rtol=1e-9)
     assert sel.indices_.tolist() == chosen[: sel.n_rounds_]
     counts = np.bincount(chosen[: sel.n_rounds_], minlength=7)
+    np.testing.assert_array_equal(sel.counts_, counts)
     np.testing.assert_allclose(sel.weights_, counts / counts.sum())
 
 

@@ -50,6 +50,8 @@ class CaruanaSelection(BaseEstimator):
         Normalised weights, summing to 1 (the mean over bags when bagged).
     indices_ : ndarray of int
         Selection order of the kept rounds (bag after bag when bagged).
+    counts_ : ndarray of int, shape (n_models,)
+        Times each model was chosen in the kept rounds (summed over bags).
     trajectory_ : ndarray
         The metric after every round, shape (ensemble_size,), or (n_bags, ensemble_size)
         when bagged.
@@ -102,6 +104,7 @@ class CaruanaSelection(BaseEstimator):
         bagged = self.n_bags > 1
         self.weights_ = result.weights
         self.indices_ = result.indices
+        self.counts_ = result.counts
         self.trajectory_ = result.trajectory if bagged else result.trajectory[0]
         self.n_rounds_ = result.n_rounds if bagged else int(result.n_rounds[0])
         self.score_ = result.score
