@@ -45,10 +45,6 @@ class ResolvedMetric:
     core: CoreMetric | None
     scorer: Callable[..., float] | None
 
-    @property
-    def task(self) -> str | None:
-        return self.core.task if self.core is not None else None
-
     def score(self, loss: float) -> float:
         """The metric's value for a loss (scorers are maximised, so loss = -score)."""
         return self.core.score(loss) if self.core is not None else -loss
