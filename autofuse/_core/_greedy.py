@@ -146,7 +146,7 @@ def select(
     if backend == "cython" and active_backend() != "cython":
         raise RuntimeError("the compiled core is not available in this installation")
 
-    P, _ = check_predictions(predictions)
+    P = check_predictions(predictions)
     n_models = P.shape[0]
     if init_size > n_models:
         raise ValueError(f"init_size ({init_size}) cannot exceed the number of models ({n_models})")

@@ -3,9 +3,9 @@
 
 ``Kernel`` holds the running sum of the members chosen so far and scores every candidate
 blend ``(sum + p_m) / (k + 1)`` in one call. The loop over candidates releases the GIL and
-runs in parallel over ``n_threads`` (OpenMP); each candidate's loss is a sequential sum
-over rows written into a preallocated slot, so nothing is allocated per candidate and the
-result does not depend on the number of threads.
+runs in parallel over ``n_threads`` (OpenMP); each candidate's loss is computed by one
+thread (sums in the fixed lanes of ``_simd.h``) into a preallocated slot, so nothing is
+allocated per candidate and the result does not depend on the number of threads.
 
 The representations below (which array is summed, how the blend is compared with a
 threshold) are mirrored exactly by ``_reference.ReferenceKernel``; change both together.
@@ -463,7 +463,7 @@ cdef class Kernel:
         self.Yf = prep.y_values
         shape = P.shape  # Python ints, for the buffers below
         log_loss = prep.metric == LOG_LOSS
-        self.S = np.zeros(shape[1:])
+        self.S = np.zeros((0, 0) if log_loss else shape[1:])  # log_loss sums into S1
         self.S1 = np.zeros((1, shape[1]) if log_loss else (0, 0))
         self.A = np.zeros(shape[1] if log_loss else 0)
         self.T = np.zeros(shape[1:] if prep.task == "regression" else (0, 0))

@@ -33,7 +33,6 @@ class Prepared:
     auc_classes: np.ndarray  # classes scored by multiclass roc_auc (present, not alone)
     sstot: np.ndarray  # r2: weighted total sum of squares per output
     eps: float = LOG_LOSS_EPS
-    y_raw: Any = field(default=None, repr=False)  # the targets as given (scorer path)
     sample_weight: Any = field(default=None, repr=False)
 
 
@@ -71,9 +70,9 @@ def resolve_metric(metric: Any) -> ResolvedMetric:
     raise TypeError(f"metric must be a string or a scorer callable, not {type(metric).__name__}")
 
 
-def check_predictions(predictions: Any) -> tuple[np.ndarray, bool]:
+def check_predictions(predictions: Any) -> np.ndarray:
     """Return predictions as a C-contiguous float32/float64 ``(n_models, n_rows, n_outputs)``
-    array, and whether they came as 2-D ``(n_models, n_rows)`` (one output)."""
+    array; 2-D input ``(n_models, n_rows)`` means one output."""
     P = np.asarray(predictions)
     if P.dtype == object or not (np.issubdtype(P.dtype, np.number) or P.dtype == bool):
         raise ValueError(f"predictions must be numeric, got dtype {P.dtype}")
@@ -82,8 +81,7 @@ def check_predictions(predictions: Any) -> tuple[np.ndarray, bool]:
             "predictions must have shape (n_models, n_rows, n_outputs) or (n_models, n_rows); "
             f"got an array of shape {P.shape}"
         )
-    squeeze = P.ndim == 2
-    if squeeze:
+    if P.ndim == 2:
         P = P[:, :, None]
     if 0 in P.shape:
         raise ValueError(
@@ -92,7 +90,7 @@ def check_predictions(predictions: Any) -> tuple[np.ndarray, bool]:
         )
     if P.dtype not in (np.float32, np.float64):
         P = P.astype(np.float64)
-    return np.ascontiguousarray(P), squeeze
+    return np.ascontiguousarray(P)
 
 
 def first_bad_value(P: np.ndarray, lo: float = -np.inf, hi: float = np.inf) -> int:
@@ -247,6 +245,5 @@ def prepare(
         class_w=np.ascontiguousarray(class_w, dtype=float),
         auc_classes=auc_classes,
         sstot=sstot,
-        y_raw=y,
         sample_weight=sample_weight,
     )

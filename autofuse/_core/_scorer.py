@@ -57,9 +57,10 @@ class ScorerKernel:
         self.P = P
         self.prep = prep
         self.scorer = scorer
-        y = np.asarray(prep.y_raw)
-        self.y = prep.y_codes if prep.task == "classification" else (
-            y.reshape(P.shape[1], -1)[:, 0] if P.shape[2] == 1 else y)
+        if prep.task == "classification":
+            self.y = prep.y_codes
+        else:
+            self.y = prep.y_values[:, 0] if P.shape[2] == 1 else prep.y_values
         self.X = np.zeros((P.shape[1], 1))
         self.S = np.zeros(P.shape[1:])
         self.k = 0

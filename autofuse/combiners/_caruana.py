@@ -119,7 +119,7 @@ class CaruanaSelection(BaseEstimator):
         Returns shape (n_rows, n_outputs), or (n_rows,) when ``fit`` was given 2-D input.
         """
         check_is_fitted(self, "weights_")
-        P, _ = check_predictions(predictions)
+        P = check_predictions(predictions)
         if P.shape[0] != self.n_models_ or P.shape[2] != self.n_outputs_:
             raise ValueError(
                 f"predictions have {P.shape[0]} models and {P.shape[2]} outputs; this "

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.svm import SVC, SVR
 
-from autofuse.learners._spec import LearnerSpec
+from autofuse.learners._spec import TASKS, LearnerSpec
 
 if TYPE_CHECKING:
     import optuna
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from autofuse._data import DataSpec
 
 CLASSIFICATION = frozenset({"binary", "multiclass"})
-ALL_TASKS = frozenset({"binary", "multiclass", "regression"})
 MISSING = "__missing__"
 
 
@@ -224,25 +223,25 @@ def _nb_build(params: dict[str, Any], data: DataSpec) -> Pipeline:
 
 
 BUILTIN_LEARNERS: tuple[LearnerSpec, ...] = (
-    LearnerSpec("linear", ALL_TASKS, _linear_space, _linear_build,
+    LearnerSpec("linear", TASKS, _linear_space, _linear_build,
                 portfolio=({"C": 1.0, "alpha": 1.0}, {"C": 0.1, "alpha": 10.0}), cost=0.1),
     LearnerSpec("elastic_net", frozenset({"regression"}), _enet_space, _enet_build,
                 portfolio=({"alpha": 0.01, "l1_ratio": 0.5},), cost=0.1),
-    LearnerSpec("hist_gradient_boosting", ALL_TASKS, _hgb_space, _hgb_build,
+    LearnerSpec("hist_gradient_boosting", TASKS, _hgb_space, _hgb_build,
                 portfolio=({}, {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 10},
                            {"learning_rate": 0.03, "max_leaf_nodes": 15, "l2_regularization": 1.0,
                             "max_features": 0.7}),
                 cost=1.0),
-    LearnerSpec("random_forest", ALL_TASKS, _forest_space,
+    LearnerSpec("random_forest", TASKS, _forest_space,
                 _forest_builder(RandomForestClassifier, RandomForestRegressor),
                 portfolio=({"n_estimators": 300},), cost=2.0),
-    LearnerSpec("extra_trees", ALL_TASKS, _forest_space,
+    LearnerSpec("extra_trees", TASKS, _forest_space,
                 _forest_builder(ExtraTreesClassifier, ExtraTreesRegressor),
                 portfolio=({"n_estimators": 300},), cost=1.5),
-    LearnerSpec("knn", ALL_TASKS, _knn_space, _knn_build,
+    LearnerSpec("knn", TASKS, _knn_space, _knn_build,
                 portfolio=({"n_neighbors": 10, "weights": "distance"},), cost=0.3),
-    LearnerSpec("mlp", ALL_TASKS, _mlp_space, _mlp_build, portfolio=({},), cost=2.0),
-    LearnerSpec("svm", ALL_TASKS, _svm_space, _svm_build, portfolio=({},), cost=3.0,
+    LearnerSpec("mlp", TASKS, _mlp_space, _mlp_build, portfolio=({},), cost=2.0),
+    LearnerSpec("svm", TASKS, _svm_space, _svm_build, portfolio=({},), cost=3.0,
                 max_rows=10_000),
     LearnerSpec("naive_bayes", CLASSIFICATION, _nb_space, _nb_build, portfolio=({},), cost=0.05),
 )
