@@ -1,14 +1,18 @@
 """autofuse: AutoML that searches many learners and fuses them into one strong model.
 
-The selection core is in place; the one-call ``fit`` API is being built. Today's public
-entry point is :class:`autofuse.combiners.CaruanaSelection`.
+``autofuse.fit(X, y, time_limit=60)`` searches scikit-learn learners with Optuna over
+cross-validation and blends the best with Caruana's greedy ensemble selection;
+``AutoFuseClassifier`` / ``AutoFuseRegressor`` do the same as scikit-learn estimators.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from autofuse._api import fit
+from autofuse._model import FusedModel, load
 
 try:
     __version__ = version("autofuse")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["FusedModel", "__version__", "fit", "load"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 from sklearn.base import clone
@@ -84,23 +84,35 @@ def _predict(model: Any, X: Any, data: DataSpec) -> np.ndarray:
     return proba
 
 
-def cross_fit(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
-              target: np.ndarray, data: DataSpec,
-              folds: list[tuple[np.ndarray, np.ndarray]]) -> CrossFit:
-    """Fit ``spec`` with ``params`` on every fold; out-of-fold predictions as float32.
+def fit_folds(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
+              target: np.ndarray, data: DataSpec, folds: list[tuple[np.ndarray, np.ndarray]]
+              ) -> Iterator[tuple[int, Any, np.ndarray, float, float]]:
+    """Fit ``spec`` with ``params`` fold after fold, yielding ``(k, model, predictions on
+    the fold's validation rows as float32, fit seconds, predict seconds)``.
 
+    A generator, so the caller can stop after any fold (pruning, the time budget).
     Exceptions from the learner propagate: the search marks that trial failed.
     """
-    n_outputs = 1 if data.task == "regression" else len(data.classes)
-    result = CrossFit(oof=np.full((len(target), n_outputs), np.nan, dtype=np.float32))
     template = spec.build(params, data)
-    for train, valid in folds:
+    for k, (train, valid) in enumerate(folds):
         model = clone(template)
         t = time.perf_counter()
         model.fit(frame.iloc[train], target[train])
-        result.fit_seconds += time.perf_counter() - t
+        fit_s = time.perf_counter() - t
         t = time.perf_counter()
-        result.oof[valid] = _predict(model, frame.iloc[valid], data)
-        result.predict_seconds += time.perf_counter() - t
+        pred = _predict(model, frame.iloc[valid], data).astype(np.float32)
+        yield k, model, pred, fit_s, time.perf_counter() - t
+
+
+def cross_fit(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
+              target: np.ndarray, data: DataSpec,
+              folds: list[tuple[np.ndarray, np.ndarray]]) -> CrossFit:
+    """Fit ``spec`` with ``params`` on every fold; out-of-fold predictions as float32."""
+    n_outputs = 1 if data.task == "regression" else len(data.classes)
+    result = CrossFit(oof=np.full((len(target), n_outputs), np.nan, dtype=np.float32))
+    for k, model, pred, fit_s, predict_s in fit_folds(spec, params, frame, target, data, folds):
+        result.oof[folds[k][1]] = pred
+        result.fit_seconds += fit_s
+        result.predict_seconds += predict_s
         result.models.append(model)
     return result

@@ -167,3 +167,46 @@ def describe(X: Any, y: Any, *, task: str | None = None, cv: int | None = 5):
         kept = kept.assign(**{name: values[name].where(np.isfinite(values[name])) for name in numeric})
     spec = DataSpec(task=task, n_rows=frame.shape[0], classes=classes, columns=columns)
     return kept, target, spec
+
+
+def conform(X: Any, spec: DataSpec) -> pd.DataFrame:
+    """New rows for prediction, checked against the table ``spec`` was made from.
+
+    A missing column is an error naming it; a column that was numeric at fit time but holds
+    text now is an error; extra columns (and columns dropped at fit time) are ignored with a
+    warning; unseen categories are left to the learners (they treat them as unknown).
+    """
+    import warnings
+
+    if not isinstance(X, pd.DataFrame):
+        arr = np.asarray(X)
+        n_fit = len(spec.columns)
+        if arr.ndim != 2 or arr.shape[1] != n_fit:
+            raise ValueError(f"X must have shape (n_rows, {n_fit}) like the training data; "
+                             f"got {arr.shape}")
+    frame = _as_frame(X)
+    kept = spec.kept
+    missing = [c for c in kept if c not in frame.columns]
+    if missing:
+        raise ValueError(f"X lacks {len(missing)} column(s) the model was trained with: "
+                         f"{', '.join(repr(c) for c in missing[:10])}")
+    known = {c.name for c in spec.columns}
+    extra = [c for c in frame.columns if c not in known]
+    if extra:
+        warnings.warn(f"X has {len(extra)} column(s) unseen at fit time, ignored: "
+                      f"{', '.join(repr(c) for c in extra[:10])}", UserWarning, stacklevel=3)
+    frame = frame[kept]
+    numeric = spec.columns_of("numeric")
+    for name in numeric:
+        col = frame[name]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            converted = pd.to_numeric(col, errors="coerce")
+            bad = converted.isna() & col.notna()
+            if bad.any():
+                raise ValueError(f"column {name!r} was numeric at fit time but holds "
+                                 f"{col[bad].iloc[0]!r} (row {int(np.flatnonzero(bad)[0])})")
+            frame = frame.assign(**{name: converted})
+    if numeric:
+        values = frame[numeric].astype(float)
+        frame = frame.assign(**{n: values[n].where(np.isfinite(values[n])) for n in numeric})
+    return frame

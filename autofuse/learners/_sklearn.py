@@ -9,6 +9,7 @@ on two cores would otherwise be spent on one fit.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sklearn.calibration import CalibratedClassifierCV
@@ -121,17 +122,19 @@ def _forest_space(trial: optuna.trial.BaseTrial, data: DataSpec) -> dict[str, An
     }
 
 
-def _forest_builder(classifier: type, regressor: type):
-    def build(params: dict[str, Any], data: DataSpec) -> Pipeline:
-        max_features = params.get("max_features", "sqrt")
-        if max_features != "sqrt":
-            max_features = float(max_features)
-        cls = classifier if _classifier(data) else regressor
-        model = cls(n_estimators=params.get("n_estimators", 300), max_features=max_features,
-                    min_samples_leaf=params.get("min_samples_leaf", 1), n_jobs=1)
-        return _pipeline(data, model, encode="ordinal", scale=False)
+def _forest_build(classifier: type, regressor: type, params: dict[str, Any],
+                  data: DataSpec) -> Pipeline:
+    max_features = params.get("max_features", "sqrt")
+    if max_features != "sqrt":
+        max_features = float(max_features)
+    cls = classifier if _classifier(data) else regressor
+    model = cls(n_estimators=params.get("n_estimators", 300), max_features=max_features,
+                min_samples_leaf=params.get("min_samples_leaf", 1), n_jobs=1)
+    return _pipeline(data, model, encode="ordinal", scale=False)
 
-    return build
+
+def _forest_builder(classifier: type, regressor: type):
+    return partial(_forest_build, classifier, regressor)
 
 
 # ----------------------------------------------------------------- gradient boosting

@@ -1,0 +1,64 @@
+"""``refit_full``: refit the blend's members on all rows, in a worker, within the budget."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from multiprocessing.connection import wait
+from typing import TYPE_CHECKING
+
+from autofuse import _workers
+from autofuse._core._greedy import default_threads
+
+if TYPE_CHECKING:
+    from autofuse._budget import Budget
+    from autofuse._model import Member
+    from autofuse.search._runner import SearchContext
+
+log = logging.getLogger("autofuse")
+
+#: A refit on all rows is expected to take this many times one fold's fit.
+REFIT_FACTOR = 1.5
+
+
+def refit_members(members: list[Member], ctx: SearchContext, budget: Budget) -> None:
+    """Replace each member's fold models by one model fitted on every row, heaviest weight
+    first, skipping (with a warning) any whose expected time exceeds what is left."""
+    worker = _workers.POOL.acquire(1)[0]
+    n_folds = len(ctx.folds)
+    try:
+        for member in sorted(members, key=lambda m: -m.weight):
+            entry = ctx.library.entries[member.trial]
+            expected = REFIT_FACTOR * entry.fit_seconds / n_folds
+            left = budget.left() - 0.5
+            if expected > left:
+                log.warning("refit of %s#%d skipped: expected %.1f s, %.1f s left; it keeps "
+                            "its fold models", member.learner, member.trial, expected, left)
+                continue
+            path = ctx.library.path(f"trial-{member.trial}.refit.pkl")
+            job = {"learner": member.learner, "params": member.params,
+                   "threads": default_threads(), "path": path}
+            if worker.token != ctx.token:
+                worker.conn.send(("data", ctx.token, ctx.payload()))
+                worker.token = ctx.token
+            worker.conn.send(("refit", ctx.token, job))
+            if not wait([worker.conn], timeout=max(0.0, budget.left() - 0.5)):
+                worker = _workers.replace(worker)
+                log.warning("refit of %s#%d stopped at the time limit; it keeps its fold "
+                            "models", member.learner, member.trial)
+                continue
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                worker = _workers.replace(worker)
+                message = ("error", "the worker process died", "")
+            if message[0] != "done":
+                log.warning("refit of %s#%d failed (%s); it keeps its fold models",
+                            member.learner, member.trial, message[1])
+                continue
+            with open(path, "rb") as f:
+                member.models = pickle.load(f)
+    finally:
+        _workers.POOL.release([worker])
+

@@ -1,0 +1,298 @@
+"""The search loop: ask the study, run trials in workers, tell the study, fill the library.
+
+The parent process does the bookkeeping (Optuna's ask/tell, scoring each fold, pruning,
+the deadline); workers only fit and predict. After each fold the parent decides whether
+the trial goes on: it stops a trial the pruner finds hopeless, and one whose projected
+time would run past the search deadline. At the deadline any trial still running is
+killed with its worker, so no learner can hold the run past its budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from autofuse import _workers
+from autofuse._library import Entry, ModelLibrary
+from autofuse.search._study import sample
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from autofuse._data import DataSpec
+    from autofuse._scoring import RunMetric
+    from autofuse.learners import LearnerSpec
+
+log = logging.getLogger("autofuse")
+
+#: Most of the search time one trial may take.
+TRIAL_SHARE = 0.5
+
+
+@dataclass
+class _Running:
+    trial: optuna.Trial
+    learner: str
+    params: dict[str, Any]
+    worker: _workers.Worker
+    started: float
+    oof: np.ndarray
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    folds_done: int = 0
+    stopping: str | None = field(default=None)  # reason, once told to stop
+
+
+@dataclass
+class SearchContext:
+    """Everything a search needs, fixed for one fit."""
+
+    frame: pd.DataFrame
+    target: np.ndarray
+    data: DataSpec
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    learners: dict[str, LearnerSpec]
+    metric: RunMetric
+    library: ModelLibrary
+    threads: int  # per trial
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def payload(self) -> bytes:
+        hint = ("learners run in worker processes, so their space and build functions must "
+                "be importable: define them at module level in a module, not as lambdas or "
+                "in the main script")
+        for spec in self.learners.values():
+            for fn in (spec.space, spec.build):
+                if getattr(getattr(fn, "func", fn), "__module__", None) == "__main__":
+                    raise ValueError(f"learner {spec.name!r} is defined in __main__; {hint}")
+        try:
+            return pickle.dumps({"frame": self.frame, "target": self.target, "data": self.data,
+                                 "folds": self.folds, "learners": self.learners},
+                                protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise ValueError(f"a learner cannot be sent to the workers ({exc}); {hint}") from exc
+
+
+def _json(value: Any) -> Any:
+    """Parameters as plain JSON values (numpy scalars to Python)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Search:
+    def __init__(self, study: optuna.Study, ctx: SearchContext, n_trials: int | None,
+                 deadline: float | None, n_jobs: int,
+                 on_trial: Callable[[optuna.trial.FrozenTrial | None], None]) -> None:
+        self.study, self.ctx = study, ctx
+        self.n_trials, self.deadline = n_trials, deadline
+        self.n_jobs = n_jobs
+        self.on_trial = on_trial
+        self.dispatched = 0
+        self.running: dict[int, _Running] = {}  # by worker index
+        self.workers: list[_workers.Worker] = []
+        self.blob = ctx.payload()
+        # No single trial may take more than this share of the search: one stuck in its
+        # first fold (before any projection is possible) must leave time for the others.
+        self.trial_cap = None if deadline is None else TRIAL_SHARE * (deadline - time.monotonic())
+
+    # ------------------------------------------------------------- bookkeeping
+    def _time_left(self) -> float:
+        return np.inf if self.deadline is None else self.deadline - time.monotonic()
+
+    def _want_more(self) -> bool:
+        if self.n_trials is not None and self.dispatched >= self.n_trials:
+            return False
+        return self._time_left() > 0
+
+    def _send_data(self, i: int) -> None:
+        w = self.workers[i]
+        if w.token != self.ctx.token:
+            w.conn.send(("data", self.ctx.token, self.blob))
+            w.token = self.ctx.token
+
+    def _finish(self, run: _Running, state: TrialState, value: float | None = None,
+                reason: str = "") -> None:
+        t = run.trial
+        t.set_user_attr("fit_seconds", run.fit_seconds)
+        t.set_user_attr("predict_seconds", run.predict_seconds)
+        t.set_user_attr("folds_done", run.folds_done)
+        if reason:
+            t.set_user_attr("reason", reason)
+        frozen = self.study.tell(t, value if state == TrialState.COMPLETE else None, state=state)
+        if state == TrialState.FAIL:
+            log.warning("trial %d (%s) failed: %s", t.number, run.learner, reason)
+        elif state == TrialState.PRUNED:
+            log.info("trial %d (%s) stopped: %s", t.number, run.learner, reason)
+        if state != TrialState.COMPLETE:
+            self.ctx.library.discard_files(t.number)
+        self.on_trial(frozen)
+
+    # ------------------------------------------------------------- dispatch
+    def _dispatch(self, i: int) -> None:
+        trial = self.study.ask()
+        self.dispatched += 1
+        try:
+            spec, params = sample(trial, self.ctx.learners, self.ctx.data)
+        except Exception as exc:  # a plugin's search space that raises
+            run = _Running(trial, trial.params.get("learner", "?"), {}, self.workers[i],
+                           time.monotonic(), np.empty((0, 0)))
+            self._finish(run, TrialState.FAIL, reason=f"sampling failed: {type(exc).__name__}: {exc}")
+            return
+        trial.set_user_attr("learner", spec.name)
+        trial.set_user_attr("params", {k: _json(v) for k, v in params.items()})
+        n_out = 1 if self.ctx.data.task == "regression" else len(self.ctx.data.classes)
+        oof = np.full((len(self.ctx.target), n_out), np.nan, dtype=np.float32)
+        run = _Running(trial, spec.name, params, self.workers[i], time.monotonic(), oof)
+        job = {"learner": spec.name, "params": params, "threads": self.ctx.threads,
+               "path": self.ctx.library.models_path(trial.number)}
+        try:
+            self._send_data(i)
+            self.workers[i].conn.send(("trial", self.ctx.token, job))
+        except (BrokenPipeError, OSError) as exc:
+            self._worker_died(i, run, f"could not reach the worker process: {exc}")
+            return
+        self.running[i] = run
+
+    def _worker_died(self, i: int, run: _Running | None, reason: str) -> None:
+        self.workers[i] = _workers.replace(self.workers[i])
+        self.running.pop(i, None)
+        if run is not None and run.stopping is None:
+            self._finish(run, TrialState.FAIL, reason=reason)
+
+    # ------------------------------------------------------------- messages
+    def _on_fold(self, i: int, run: _Running, k: int, pred: np.ndarray, fit_s: float,
+                 predict_s: float) -> None:
+        ctx = self.ctx
+        valid = ctx.folds[k][1]
+        run.oof[valid] = pred
+        run.fit_seconds += fit_s
+        run.predict_seconds += predict_s
+        run.folds_done = k + 1
+        conn = self.workers[i].conn
+        if not np.all(np.isfinite(pred)):
+            run.stopping = "predictions contain NaN or infinity"
+            conn.send("stop")
+            self._finish(run, TrialState.FAIL, reason=run.stopping)
+            return
+        last = k + 1 == len(ctx.folds)
+        try:
+            fold_score = ctx.metric.evaluate(pred, ctx.target[valid])
+        except ValueError:
+            fold_score = None  # e.g. a fold holding one class for roc_auc
+        if fold_score is not None and np.isfinite(fold_score):
+            run.trial.report(fold_score, k)
+        if not last:
+            reason = None
+            if fold_score is not None and run.trial.should_prune():
+                reason = (f"pruned after fold {k + 1}/{len(ctx.folds)}: {ctx.metric.name} "
+                          f"{fold_score:.5g} is in the worst quarter of finished trials")
+            elif self.deadline is not None:
+                elapsed = time.monotonic() - run.started
+                projected = elapsed * len(ctx.folds) / (k + 1)
+                left = self.deadline - run.started
+                if projected > left:
+                    reason = (f"stopped after fold {k + 1}/{len(ctx.folds)}: projected "
+                              f"{projected:.1f} s, only {left:.1f} s were left in the budget")
+            if reason is not None:
+                run.stopping = reason
+                conn.send("stop")
+                self._finish(run, TrialState.PRUNED, reason=reason)
+                return
+        conn.send("go")
+
+    def _on_done(self, i: int, run: _Running, path: str) -> None:
+        ctx = self.ctx
+        covered = ~np.isnan(run.oof[:, 0])
+        try:
+            score = ctx.metric.evaluate(run.oof[covered], ctx.target[covered])
+        except ValueError as exc:
+            self._finish(run, TrialState.FAIL, reason=f"could not score: {exc}")
+            return
+        ctx.library.add(Entry(run.trial.number, run.learner, run.params, score, run.oof,
+                              ctx.library.models_path(run.trial.number).rsplit("/", 1)[-1],
+                              run.fit_seconds, run.predict_seconds))
+        self._finish(run, TrialState.COMPLETE, value=score)
+
+    def _receive(self, i: int) -> None:
+        run = self.running.get(i)
+        try:
+            message = self.workers[i].conn.recv()
+        except (EOFError, OSError):
+            code = self.workers[i].exitcode
+            self._worker_died(i, run, f"the worker process died (exit code {code}); "
+                                      "out of memory or a crash in native code")
+            return
+        kind = message[0]
+        if run is None:  # pragma: no cover - nothing should arrive from an idle worker
+            return
+        if kind == "fold":
+            if run.stopping is None:
+                self._on_fold(i, run, *message[1:])
+            else:  # pragma: no cover - stop already sent
+                self.workers[i].conn.send("stop")
+            return
+        self.running.pop(i)
+        if kind == "done" and run.stopping is None:
+            self._on_done(i, run, message[1])
+        elif kind == "error" and run.stopping is None:
+            log.debug("trial %d traceback:\n%s", run.trial.number, message[2])
+            self._finish(run, TrialState.FAIL, reason=message[1])
+
+    # ------------------------------------------------------------- the loop
+    def run(self) -> None:
+        self.workers = _workers.POOL.acquire(self.n_jobs)
+        try:
+            while True:
+                for i in range(self.n_jobs):
+                    if i not in self.running and self._want_more():
+                        self._dispatch(i)
+                if not self.running:
+                    break
+                left = self._time_left()
+                if left <= 0:
+                    self._stop_all("stopped at the time limit")
+                    break
+                conns = {self.workers[i].conn: i for i in self.running}
+                for conn in wait(list(conns), timeout=min(left, 1.0)):
+                    self._receive(conns[conn])
+                self._stop_overlong()
+        except BaseException:
+            self._stop_all("the run was interrupted")
+            raise
+        finally:
+            _workers.POOL.release(self.workers)
+
+    def _stop_overlong(self) -> None:
+        if self.trial_cap is None:
+            return
+        now = time.monotonic()
+        for i, run in list(self.running.items()):
+            if run.stopping is None and now - run.started > self.trial_cap:
+                self.workers[i] = _workers.replace(self.workers[i])
+                self.running.pop(i)
+                self._finish(run, TrialState.FAIL, reason=(
+                    f"stopped after {now - run.started:.1f} s: a trial may take at most half "
+                    f"of the search time ({self.trial_cap:.1f} s)"))
+
+    def _stop_all(self, reason: str) -> None:
+        for i, run in list(self.running.items()):
+            self.workers[i] = _workers.replace(self.workers[i])
+            self.running.pop(i)
+            if run.stopping is None:
+                self._finish(run, TrialState.FAIL, reason=reason)
+
+
+def run_search(study: optuna.Study, ctx: SearchContext, *, n_trials: int | None,
+               deadline: float | None, n_jobs: int,
+               on_trial: Callable[[Any], None] = lambda t: None) -> None:
+    """Run trials until ``n_trials`` more were started or ``deadline`` (a
+    ``time.monotonic()`` value) passed; finished ones go to ``ctx.library``."""
+    _Search(study, ctx, n_trials, deadline, n_jobs, on_trial).run()

@@ -1,0 +1,105 @@
+"""The study: sampler, pruner, storage, the conditional search space and the portfolio."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+if TYPE_CHECKING:
+    from autofuse._data import DataSpec
+    from autofuse._scoring import RunMetric
+    from autofuse.learners import LearnerSpec
+
+#: Name of the study inside a storage.
+STUDY_NAME = "autofuse"
+#: Pruning: after each fold, a trial whose best fold score so far is in the worst quarter of
+#: the finished trials' scores on that fold is stopped, once this many trials have finished.
+PRUNE_PERCENTILE = 75.0
+PRUNE_STARTUP_TRIALS = 8
+
+
+class LearnerTrial:
+    """The trial a ``LearnerSpec.space`` sees: parameter names are prefixed with the
+    learner's name (so each learner's parameters stay conditional on it), and in a portfolio
+    trial the parameters the configuration does not set are left to the learner's default
+    (``None`` is returned for them and dropped)."""
+
+    def __init__(self, trial: optuna.trial.BaseTrial, learner: str,
+                 fixed: dict[str, Any] | None = None) -> None:
+        self._trial = trial
+        self._prefix = f"{learner}."
+        self._fixed = fixed
+
+    def _suggest(self, method: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._fixed is not None and name not in self._fixed:
+            return None
+        return getattr(self._trial, method)(self._prefix + name, *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_float", name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_int", name, *args, **kwargs)
+
+    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_categorical", name, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+
+def sample(trial: optuna.trial.BaseTrial, learners: dict[str, LearnerSpec],
+           data: DataSpec) -> tuple[LearnerSpec, dict[str, Any]]:
+    """The learner and the parameters of one trial."""
+    name = trial.suggest_categorical("learner", sorted(learners))
+    spec = learners[name]
+    fixed = None
+    tag = trial.user_attrs.get("portfolio")
+    if tag is not None:
+        fixed = spec.portfolio[int(tag.rsplit(":", 1)[1])]
+    params = spec.space(LearnerTrial(trial, name, fixed), data)
+    return spec, {k: v for k, v in params.items() if v is not None}
+
+
+def open_study(storage: Any, metric: RunMetric, fingerprint: str,
+               random_state: int | None, n_jobs: int) -> tuple[optuna.Study, bool]:
+    """Create the study, or reopen the one ``storage`` holds (refusing one made for other
+    data, metric or folds). Returns the study and whether it was resumed."""
+    sampler = optuna.samplers.TPESampler(seed=random_state, n_startup_trials=10,
+                                         constant_liar=n_jobs > 1)
+    pruner = optuna.pruners.PercentilePruner(PRUNE_PERCENTILE,
+                                             n_startup_trials=PRUNE_STARTUP_TRIALS)
+    study = optuna.create_study(storage=storage, study_name=STUDY_NAME if storage else None,
+                                load_if_exists=storage is not None, direction=metric.direction,
+                                sampler=sampler, pruner=pruner)
+    saved = study.user_attrs.get("fingerprint")
+    if saved is None:
+        study.set_user_attr("fingerprint", fingerprint)
+        study.set_user_attr("metric", metric.name)
+        study.set_user_attr("task", metric.task)
+        return study, False
+    if saved != fingerprint:
+        raise ValueError(
+            f"the storage {storage!r} holds a study of a different run (its data, target, "
+            f"task, metric or folds differ: it was made for metric "
+            f"{study.user_attrs.get('metric')!r} on a {study.user_attrs.get('task')} task). "
+            "Use a new storage for new data, or the same inputs to resume")
+    return study, True
+
+
+def enqueue_portfolio(study: optuna.Study, learners: dict[str, LearnerSpec]) -> int:
+    """Queue every portfolio configuration not yet tried in ``study``, cheapest learner
+    first. Returns how many were queued."""
+    tried = {t.user_attrs.get("portfolio") for t in study.get_trials(deepcopy=False)}
+    queue = []
+    for spec in sorted(learners.values(), key=lambda s: (s.cost, s.name)):
+        for i, config in enumerate(spec.portfolio):
+            tag = f"{spec.name}:{i}"
+            if tag in tried:
+                continue
+            params = {"learner": spec.name, **{f"{spec.name}.{k}": v for k, v in config.items()}}
+            queue.append((params, tag))
+    for params, tag in queue:
+        study.enqueue_trial(params, user_attrs={"portfolio": tag})
+    return len(queue)

@@ -1,0 +1,149 @@
+"""autofuse on every dataset of ../shared/datasets/manifest.csv, against baselines.
+
+For each dataset: a fixed 25% test split (seed 0, stratified for classification), then
+
+* autofuse.fit(train, time_limit=...) with the manifest's metric: its blend, and its best
+  single model (``FusedModel.predict_best_single``),
+* scikit-learn's HistGradientBoosting with default settings (text columns as pandas
+  categories, so it uses its native categorical support),
+
+all scored on the test rows with scikit-learn's metric functions (not autofuse's own code).
+
+    python benchmarks/bench_suite.py                      # all datasets, 60 s each
+    python benchmarks/bench_suite.py --datasets mpg,car --time-limit 20
+    python benchmarks/bench_suite.py --out results.json   # also write the raw figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
+from sklearn.model_selection import train_test_split
+
+import autofuse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATASETS = os.path.join(HERE, "..", "..", "shared", "datasets")
+
+
+def score(metric: str, y_true: np.ndarray, pred: np.ndarray, classes: np.ndarray) -> float:
+    if metric == "roc_auc":
+        return float(roc_auc_score(y_true == classes[1], pred[:, 1]))
+    if metric == "log_loss":
+        return float(log_loss(y_true, pred, labels=classes))
+    if metric == "rmse":
+        return float(root_mean_squared_error(y_true, pred))
+    raise ValueError(metric)
+
+
+def hgb_default(task: str, X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFrame):
+    cats = [c for c in X_tr.columns if not pd.api.types.is_numeric_dtype(X_tr[c])]
+    both = pd.concat([X_tr, X_te])
+    # HistGradientBoosting takes at most 255 categories per column: a user would drop
+    # identifier-like text (titanic's Name, Ticket) before fitting it.
+    wide = [c for c in cats if X_tr[c].nunique() > 255]
+    both = both.drop(columns=wide)
+    cats = [c for c in cats if c not in wide]
+    for c in cats:
+        both[c] = both[c].astype("category")
+    A, B = both.iloc[:len(X_tr)], both.iloc[len(X_tr):]
+    if task == "regression":
+        model = HistGradientBoostingRegressor(categorical_features="from_dtype").fit(A, y_tr)
+        return model.predict(B)
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype").fit(A, y_tr)
+    return model.predict_proba(B)
+
+
+def run_one(row: pd.Series, time_limit: float, n_jobs: int) -> dict:
+    frame = pd.read_csv(os.path.join(DATASETS, row["file"]))
+    y = frame.pop(row["target"]).to_numpy()
+    task = row["task"]
+    classification = task != "regression"
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        frame, y, test_size=0.25, random_state=0, stratify=y if classification else None)
+    classes = np.unique(y_tr) if classification else None
+
+    t = time.perf_counter()
+    model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"],
+                         task=task, n_jobs=n_jobs, random_state=0, verbose=0)
+    wall = time.perf_counter() - t
+    board = model.leaderboard()
+    counts = board["status"].iloc[2:].value_counts()
+    if classification:
+        blend = model.predict_proba(X_te)
+        single = model.predict_best_single(X_te)
+    else:
+        blend = model.predict(X_te)
+        single = model.predict_best_single(X_te)
+    t = time.perf_counter()
+    hgb = hgb_default(task, X_tr, y_tr, X_te)
+    hgb_seconds = time.perf_counter() - t
+    return {
+        "dataset": row["name"], "task": task, "metric": row["metric"],
+        "rows": int(len(frame)), "blend": score(row["metric"], y_te, blend, classes),
+        "best_single": score(row["metric"], y_te, single, classes),
+        "hgb_default": score(row["metric"], y_te, hgb, classes),
+        "best_single_learner": board.loc[1, "learner"], "members": int(len(model.weights_)),
+        "trials_done": int(counts.get("done", 0)), "trials_stopped": int(counts.get("stopped", 0)),
+        "trials_failed": int(counts.get("failed", 0)), "seconds": wall,
+        "hgb_seconds": hgb_seconds, "cv_blend": model.cv_score_,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", help="comma-separated names (default: all)")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args()
+    manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
+    if args.datasets:
+        manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
+    print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, n_jobs={args.n_jobs}")
+    print("| dataset | metric | blend | best single | HGB default | blend >= single | "
+          "blend beats HGB | fit s | trials done/stopped/failed |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    results = []
+    for _, row in manifest.iterrows():
+        try:
+            r = run_one(row, args.time_limit, args.n_jobs)
+        except Exception as exc:  # report and go on: one dataset must not hide the others
+            print(f"| {row['name']} | {row['metric']} | error: {type(exc).__name__}: {exc} |")
+            results.append({"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        lower = r["metric"] != "roc_auc"
+        better = (lambda a, b: a <= b) if lower else (lambda a, b: a >= b)
+        strictly = (lambda a, b: a < b) if lower else (lambda a, b: a > b)
+        r["blend_ge_single"] = bool(better(r["blend"], r["best_single"]))
+        r["blend_beats_hgb"] = bool(strictly(r["blend"], r["hgb_default"]))
+        results.append(r)
+        print(f"| {r['dataset']} | {r['metric']} | {r['blend']:.4f} | {r['best_single']:.4f} "
+              f"({r['best_single_learner']}) | {r['hgb_default']:.4f} | "
+              f"{'yes' if r['blend_ge_single'] else 'no'} | "
+              f"{'yes' if r['blend_beats_hgb'] else 'no'} | {r['seconds']:.1f} | "
+              f"{r['trials_done']}/{r['trials_stopped']}/{r['trials_failed']} |", flush=True)
+    ok = [r for r in results if "error" not in r]
+    limit = args.time_limit * 1.05
+    print(f"\nblend >= best single: {sum(r['blend_ge_single'] for r in ok)}/{len(results)}; "
+          f"blend beats default HGB: {sum(r['blend_beats_hgb'] for r in ok)}/{len(results)}; "
+          f"within {limit:.0f} s: {sum(r['seconds'] <= limit for r in ok)}/{len(results)}; "
+          f"longest fit {max((r['seconds'] for r in ok), default=0):.1f} s")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    sys.exit(0 if len(ok) == len(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
