@@ -8,6 +8,7 @@ cross-validation and blends the best with Caruana's greedy ensemble selection;
 from importlib.metadata import PackageNotFoundError, version
 
 from autofuse._api import fit
+from autofuse._estimators import AutoFuseClassifier, AutoFuseRegressor
 from autofuse._model import FusedModel, load
 
 try:
@@ -15,4 +16,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["FusedModel", "__version__", "fit", "load"]
+__all__ = ["AutoFuseClassifier", "AutoFuseRegressor", "FusedModel", "__version__", "fit", "load"]

@@ -166,14 +166,27 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
                     refit_full=refit_full, random_state=random_state, verbose=verbose)
 
 
+def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
+    """A class rarer than the folds is kept: folds that lack it predict it with
+    probability 0 for their rows, which the metric and the blend take as they are."""
+    if data.task == "regression" or not isinstance(cv, (int, np.integer)):
+        return
+    counts = np.bincount(target, minlength=len(data.classes))
+    rare = np.flatnonzero(counts < cv)
+    if rare.size:
+        shown = ", ".join(f"{data.classes[k]!r} ({counts[k]} rows)" for k in rare[:5])
+        log.warning("%d class(es) have fewer rows than the %d folds: %s; some folds train "
+                    "without them", rare.size, cv, shown)
+
+
 def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
          task: str | None, cv: Any, groups: Any, learners: Any, storage: Any, n_jobs: int,
          refit_full: bool, random_state: int | None, verbose: int) -> FusedModel:
-    frame, target, data = describe(X, y, task=task,
-                                   cv=cv if isinstance(cv, (int, np.integer)) else None)
+    frame, target, data = describe(X, y, task=task)
     for col in data.columns:
         if col.action == "drop":
             log.warning("column %r dropped: %s", col.name, col.reason)
+    _warn_rare_classes(target, data, cv)
     run_metric_ = run_metric(metric, data.task)
     specs = _resolve_learners(learners, data)
     folds = make_folds(target, data, cv, groups, random_state if random_state is not None else 0)

@@ -9,6 +9,7 @@ probabilities, or values for regression) with the fold models and their timings.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -40,6 +41,9 @@ def make_folds(target: np.ndarray, data: DataSpec, cv: Any = 5, groups: Any = No
     if isinstance(cv, (int, np.integer)):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        if n < 2 * cv and groups is None:
+            raise ValueError(f"cv={cv} folds need at least {2 * cv} rows; X has {n} "
+                             f"(n_samples={n}): lower cv")
         if groups is not None:
             splitter = GroupKFold(n_splits=int(cv))
         elif n > HOLDOUT_ROWS:
@@ -48,13 +52,20 @@ def make_folds(target: np.ndarray, data: DataSpec, cv: Any = 5, groups: Any = No
             cut = int(0.8 * n)
             return [(np.sort(order[:cut]), np.sort(order[cut:]))]
         elif classification:
+            largest = int(np.bincount(target).max())
+            if largest < cv:
+                raise ValueError(f"cv={cv} folds, but even the largest class has only "
+                                 f"{largest} rows; lower cv")
             splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
         else:
             splitter = KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
     else:
         splitter = check_cv(cv, target, classifier=classification)
-    return [(np.asarray(tr), np.asarray(va))
-            for tr, va in splitter.split(np.zeros((n, 1)), target, groups)]
+    with warnings.catch_warnings():
+        # A class rarer than the folds: fit() has said so in its own words.
+        warnings.filterwarnings("ignore", message="The least populated class")
+        return [(np.asarray(tr), np.asarray(va))
+                for tr, va in splitter.split(np.zeros((n, 1)), target, groups)]
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``describe(X, y)`` is the first step of a fit: it raises a ``ValueError`` that names the
 problem before any learner runs (wrong lengths, empty data, a target with NaN or infinity,
-one class only, a class rarer than the folds), and returns the table as a DataFrame, the
+one class only, labels mixing text and numbers), and returns the table as a DataFrame, the
 encoded target and a ``DataSpec`` that says what every column is and what will be done
 with it. High-cardinality text (ids, names, free text) is dropped, and the spec says so.
 """
@@ -102,7 +102,7 @@ def _infer_task(y: pd.Series) -> str:
     return "regression"
 
 
-def describe(X: Any, y: Any, *, task: str | None = None, cv: int | None = 5):
+def describe(X: Any, y: Any, *, task: str | None = None):
     """Check ``X`` and ``y`` and describe them.
 
     Parameters
@@ -111,7 +111,6 @@ def describe(X: Any, y: Any, *, task: str | None = None, cv: int | None = 5):
     y : array-like of shape (n_rows,), Series or list; labels may be strings
     task : "binary", "multiclass", "regression", "classification" or None (inferred: a
         numeric target with at most 20 distinct integer values is a classification)
-    cv : number of folds the classes must fill, or None not to check
 
     Returns
     -------
@@ -147,17 +146,16 @@ def describe(X: Any, y: Any, *, task: str | None = None, cv: int | None = 5):
             raise ValueError(f"task='regression' needs a numeric target; y has dtype {y_series.dtype}")
         target = y_series.to_numpy(dtype=float)
     else:
-        classes, target = np.unique(y_series.to_numpy(), return_inverse=True)
+        try:
+            classes, target = np.unique(y_series.to_numpy(), return_inverse=True)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y_series})
+            raise ValueError(f"y mixes label types ({', '.join(kinds)}); give labels of one "
+                             "type, e.g. all strings") from None
         if len(classes) < 2:
             raise ValueError(f"y holds one class only ({classes[0]!r}): there is nothing to learn")
         if task == "binary" and len(classes) > 2:
             raise ValueError(f"task='binary' but y holds {len(classes)} classes")
-        counts = np.bincount(target)
-        if cv is not None and counts.min() < cv:
-            rare = [(classes[k], int(counts[k])) for k in np.flatnonzero(counts < cv)]
-            shown = ", ".join(f"{label!r} ({n} rows)" for label, n in rare[:5])
-            raise ValueError(f"{len(rare)} class(es) have fewer rows than the {cv} folds: {shown}. "
-                             "Merge or drop rare classes, or lower cv")
 
     columns = tuple(_describe_column(name, frame[name]) for name in frame.columns)
     kept = frame[[c.name for c in columns if c.action == "keep"]]

@@ -14,7 +14,7 @@ must have the columns seen at fit time, in the same order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,11 @@ from sklearn.utils.validation import check_array, check_consistent_length, check
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from autofuse import _api
-from autofuse._model import FusedModel
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
+    from autofuse._model import FusedModel
 
 
 class _AutoFuseEstimator(BaseEstimator):
@@ -48,7 +52,7 @@ class _AutoFuseEstimator(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn.utils.Tags
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
@@ -59,8 +63,9 @@ class _AutoFuseEstimator(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------- input checks
-    def _check_X(self, X: Any, *, reset: bool) -> Any:
-        """Validate ``X`` (and record or check its features); return what autofuse gets."""
+    def _check_X(self, X: Any, y: Any = "no_validation", *, reset: bool) -> Any:
+        """Validate ``X``, record (``reset``) or check its features, and return it: a
+        DataFrame unchanged, anything else as a checked 2-D array."""
         if sp.issparse(X):
             raise ValueError(f"{type(self).__name__} does not accept sparse input (got a "
                              f"{type(X).__name__}); convert it with X.toarray() or pass a "
@@ -68,19 +73,21 @@ class _AutoFuseEstimator(BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             X = check_array(X, dtype=None, ensure_all_finite="allow-nan", input_name="X",
                             estimator=self)
-        validate_data(self, X, reset=reset, skip_check_array=True)
+        # Only bookkeeping here: n_features_in_, feature_names_in_, and y is not None.
+        validate_data(self, X, y, reset=reset, skip_check_array=True)
         return X
 
-    def _check_y(self, y: Any) -> np.ndarray:
-        return column_or_1d(y, warn=True)
+    def _check_y(self, y: Any) -> np.ndarray:  # pragma: no cover - each subclass has one
+        raise NotImplementedError
 
     def _to_model(self, X: Any) -> Any:
         """``X`` (already checked against the fit) as the fitted ``model_`` expects it."""
         names = self.model_.feature_names_in_
         if isinstance(X, pd.DataFrame):
-            if hasattr(self, "feature_names_in_"):
-                return X  # the same names, in the same order: validate_data checked
-            # Fitted on an array or on non-string column names: columns match by position.
+            if [str(c) for c in X.columns] == names.tolist():
+                return X
+            # validate_data checked string names against the fit's; any other names (or a
+            # fit without them) mean columns match by position, as in scikit-learn.
             return X.set_axis(names, axis=1)
         return pd.DataFrame(X, columns=names).infer_objects()
 
@@ -97,9 +104,7 @@ class _AutoFuseEstimator(BaseEstimator):
         -------
         self
         """
-        if y is None:  # validate_data says so in sklearn's words
-            validate_data(self, X, y, reset=True, skip_check_array=True)
-        X = self._check_X(X, reset=True)
+        X = self._check_X(X, y, reset=True)
         y = self._check_y(y)
         check_consistent_length(X, y)
         self.model_: FusedModel = _api.fit(
@@ -157,12 +162,22 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
     ``score`` is scikit-learn's accuracy, not the search metric; ``model_.score`` gives
     the latter. A search with ``n_trials=None`` (it stops on the clock) or ``n_jobs != 1``
     is not reproducible from one fit to the next and is tagged non-deterministic.
+
+    A class with fewer rows than the folds is kept (with a warning): folds that lack it
+    predict it with probability 0.
     """
 
     _task = "classification"
 
     def _check_y(self, y: Any) -> np.ndarray:
         y = column_or_1d(y, warn=True)
+        if y.dtype.kind == "O":  # sklearn would only say "Unknown label type: unknown"
+            missing = np.flatnonzero(pd.isna(y))
+            if len(missing):
+                raise ValueError(f"y has {len(missing)} missing label(s) (None or NaN), first "
+                                 f"at row {missing[0]}; drop those rows or fill them")
+        else:  # NaN or infinity, in sklearn's words
+            check_array(y, ensure_2d=False, dtype=None, input_name="y", estimator=self)
         check_classification_targets(y)
         return y
 
@@ -208,5 +223,11 @@ class AutoFuseRegressor(RegressorMixin, _AutoFuseEstimator):
 
     def _check_y(self, y: Any) -> np.ndarray:
         y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "OUS":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"AutoFuseRegressor needs a numeric target ({exc}); for "
+                                 "class labels use AutoFuseClassifier") from exc
         return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
                            estimator=self)

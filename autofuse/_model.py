@@ -145,6 +145,25 @@ class FusedModel:
                 f"cv_score={self.cv_score_:.5g}, members={len(self._members)})")
 
     # ------------------------------------------------------------- persistence
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled model carries its study in memory, not a link to a database that may
+        not exist where it is loaded."""
+        import optuna
+
+        state = self.__dict__.copy()
+        study = state["study_"]
+        if not isinstance(study._storage, optuna.storages.InMemoryStorage):
+            level = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            copy = optuna.create_study(directions=study.directions,
+                                       study_name=study.study_name)
+            for key, value in study.user_attrs.items():
+                copy.set_user_attr(key, value)
+            copy.add_trials(study.get_trials(deepcopy=False))
+            optuna.logging.set_verbosity(level)
+            state["study_"] = copy
+        return state
+
     def save(self, path: str) -> None:
         """Write the model to ``path`` (a pickle with the package versions it was made
         with; only load files you trust)."""

@@ -108,7 +108,23 @@ def main(fd: int) -> None:  # pragma: no cover - the worker process's entry poin
     import warnings
 
     warnings.simplefilter("ignore")  # learners' warnings are noise here; failures are sent
+    _die_with_parent()
     _serve(Connection(fd))
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the worker process
+    """On Linux, have the kernel kill this worker when the parent dies (even by SIGKILL),
+    so no fit outlives its run."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass

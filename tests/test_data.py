@@ -76,8 +76,8 @@ def test_task_override():
         (np.ones((4, 2)), [0.5, 1.0, np.inf, 2.0], {}, "first at row 2"),
         (np.ones((4, 2)), ["a", None, "b", "a"], {}, "first at row 1"),
         (np.ones((6, 2)), ["a"] * 6, {}, "one class only ('a')"),
-        (np.ones((12, 2)), ["a"] * 10 + ["b"] * 2, {"cv": 5}, "'b' (2 rows)"),
-        (np.ones((6, 2)), ["a", "b", "c"] * 2, {"task": "binary", "cv": None}, "holds 3 classes"),
+        (np.ones((6, 2)), ["a", "b", "c"] * 2, {"task": "binary"}, "holds 3 classes"),
+        (np.ones((6, 2)), np.array([1, "a"] * 3, dtype=object), {}, "mixes label types (int, str)"),
         (np.ones((6, 2)), ["a", "b"] * 3, {"task": "regression"}, "needs a numeric target"),
         (np.ones((6, 2)), [0, 1] * 3, {"task": "ranking"}, "task must be one of"),
         (np.ones((6, 2)), np.ones((6, 2)), {}, "y must be 1-D"),
@@ -90,6 +90,6 @@ def test_bad_input_is_named(X, y, kwargs, message):
     assert message in str(err.value)
 
 
-def test_rare_classes_pass_when_the_check_is_off():
-    _, target, spec = describe(np.ones((12, 2)), ["a"] * 10 + ["b"] * 2, cv=None)
+def test_rare_classes_are_kept():
+    _, target, spec = describe(np.ones((12, 2)), ["a"] * 10 + ["b"] * 2)
     assert spec.task == "binary" and target.sum() == 2

@@ -95,7 +95,7 @@ def test_regression_and_a_scorer_metric():
     (lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.nan, 1.0)), "missing or infinite"),
     (lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.inf, 1.0)), "missing or infinite"),
     (lambda X, y: (X, np.array(["a"] * len(y))), "one class"),
-    (lambda X, y: (X, np.array(["a"] * (len(y) - 2) + ["b", "b"])), "fewer rows than the 5 folds"),
+    (lambda X, y: (X, np.array([1, "a"] * (len(y) // 2), dtype=object)), "mixes label types"),
 ])
 def test_bad_data_is_refused_before_fitting(make, match):
     X, y = _table(n=60)
@@ -122,6 +122,14 @@ def test_bad_arguments_are_refused(kwargs, error, match):
     X, y = _table(n=60, classes=3 if kwargs.get("task") == "multiclass" else 2)
     with pytest.raises(error, match=match):
         autofuse.fit(X, y, **{"n_trials": 1, "verbose": 0, **kwargs})
+
+
+def test_a_class_rarer_than_the_folds_is_handled(caplog):
+    X, y = _table(n=120, classes=3)
+    y[:3] = "rare"
+    model = autofuse.fit(X, y, n_trials=2, learners=["linear"], random_state=0, verbose=1)
+    assert "rare" in model.classes_ and model.predict_proba(X).shape == (120, 4)
+    assert "fewer rows than the 5 folds: 'rare' (3 rows)" in caplog.text
 
 
 def test_a_learner_that_raises_fails_its_trials_and_the_run_goes_on():

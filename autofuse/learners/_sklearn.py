@@ -146,6 +146,7 @@ def _hgb_space(trial: optuna.trial.BaseTrial, data: DataSpec) -> dict[str, Any]:
         "min_samples_leaf": trial.suggest_int("min_samples_leaf", 5, 100, log=True),
         "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
         "max_features": trial.suggest_float("max_features", 0.5, 1.0),
+        "max_iter": trial.suggest_int("max_iter", 50, 1000, log=True),
     }
 
 
@@ -161,10 +162,8 @@ def _hgb_build(params: dict[str, Any], data: DataSpec) -> Pipeline:
         min_samples_leaf=params.get("min_samples_leaf", 20),
         l2_regularization=params.get("l2_regularization", 0.0),
         max_features=params.get("max_features", 1.0),
-        max_iter=1000,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
+        max_iter=params.get("max_iter", 100),
+        early_stopping="auto",  # on above 10,000 rows, with 10% held out, as in sklearn
         categorical_features=[f"categorical__{c}" for c in categorical] or None,
     )
     return Pipeline([("prepare", prepare), ("model", model)])
@@ -231,9 +230,11 @@ BUILTIN_LEARNERS: tuple[LearnerSpec, ...] = (
     LearnerSpec("elastic_net", frozenset({"regression"}), _enet_space, _enet_build,
                 portfolio=({"alpha": 0.01, "l1_ratio": 0.5},), cost=0.1),
     LearnerSpec("hist_gradient_boosting", TASKS, _hgb_space, _hgb_build,
-                portfolio=({}, {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 10},
+                portfolio=({},  # scikit-learn's defaults
+                           {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 10,
+                            "max_iter": 300},
                            {"learning_rate": 0.03, "max_leaf_nodes": 15, "l2_regularization": 1.0,
-                            "max_features": 0.7}),
+                            "max_features": 0.7, "max_iter": 500}),
                 cost=1.0),
     LearnerSpec("random_forest", TASKS, _forest_space,
                 _forest_builder(RandomForestClassifier, RandomForestRegressor),
