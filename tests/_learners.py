@@ -42,4 +42,4 @@ def _build_hangs(params, data):
 RAISES = LearnerSpec("raises", frozenset({"binary", "multiclass"}), _space, _build_raises,
                      portfolio=({"x": 0.5},), cost=0.01)
 HANGS = LearnerSpec("hangs", frozenset({"binary", "multiclass"}), _space, _build_hangs,
-                    portfolio=({"x": 0.5},), cost=0.01)
+                    portfolio=({"x": 0.5},), cost=5.0)  # after linear's portfolio

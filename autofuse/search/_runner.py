@@ -261,7 +261,7 @@ class _Search:
                     self._stop_all("stopped at the time limit")
                     break
                 conns = {self.workers[i].conn: i for i in self.running}
-                for conn in wait(list(conns), timeout=min(left, 1.0)):
+                for conn in wait(list(conns), timeout=min(left, self._until_cap(), 1.0)):
                     self._receive(conns[conn])
                 self._stop_overlong()
         except BaseException:
@@ -269,6 +269,13 @@ class _Search:
             raise
         finally:
             _workers.POOL.release(self.workers)
+
+    def _until_cap(self) -> float:
+        """Seconds until the first running trial reaches the per-trial cap."""
+        if self.trial_cap is None or not self.running:
+            return np.inf
+        first = min(run.started for run in self.running.values())
+        return max(0.0, first + self.trial_cap - time.monotonic())
 
     def _stop_overlong(self) -> None:
         if self.trial_cap is None:
