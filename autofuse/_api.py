@@ -203,14 +203,7 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     library = ModelLibrary(_library_dir(storage))
     try:
         if resumed:
-            restored = 0
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                if "learner" in t.user_attrs:
-                    restored += library.restore(t.number, t.user_attrs["learner"],
-                                                t.user_attrs.get("params", {}), t.value,
-                                                t.user_attrs)
-            log.info("resumed a study of %d trials; %d finished trials reused",
-                     len(study.trials), restored)
+            _resume(study, library)
         enqueue_portfolio(study, specs)
         ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads)
         progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_)
@@ -223,6 +216,22 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
         return _fuse(study, ctx, budget, refit_full, random_state, cores)
     finally:
         library.close()
+
+
+def _resume(study: optuna.Study, library: ModelLibrary) -> None:
+    """Reuse the finished trials of an earlier call; a trial still marked running was cut
+    off when that call stopped (killed, interrupted): it is marked failed."""
+    restored = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.RUNNING:
+            study._storage.set_trial_user_attr(
+                t._trial_id, "reason", "interrupted: the run stopped while it was running")
+            study.tell(t.number, state=TrialState.FAIL)
+        elif t.state == TrialState.COMPLETE and "learner" in t.user_attrs:
+            restored += library.restore(t.number, t.user_attrs["learner"],
+                                        t.user_attrs.get("params", {}), t.value, t.user_attrs)
+    log.info("resumed a study of %d trials; %d finished trials reused", len(study.trials),
+             restored)
 
 
 def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, refit_full: bool,

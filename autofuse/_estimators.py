@@ -140,7 +140,6 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
         ``"log_loss"``, ``"accuracy"``, any scikit-learn scorer name or a scorer
         callable. Default (None): roc_auc for two classes, log_loss for more.
     cv : number of stratified folds, or a scikit-learn splitter or iterable of splits.
-        With a number, every class needs at least ``cv`` rows.
     learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.

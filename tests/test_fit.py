@@ -183,10 +183,16 @@ def test_resume_from_sqlite_reuses_finished_trials(tmp_path):
     # Other data in the same storage is refused with a clear message.
     with pytest.raises(ValueError, match="different run"):
         autofuse.fit(X.iloc[:200], y[:200], n_trials=1, storage=storage, verbose=0)
+    # A trial left running by a call that died is marked failed when the run resumes.
+    import optuna
+
+    optuna.load_study(study_name="autofuse", storage=storage).ask()
     # Finished trials alone are enough to fuse again.
     again = autofuse.fit(X, y, n_trials=0, learners=FAST, storage=storage, random_state=0,
                          verbose=0)
-    assert len(again.leaderboard()) == len(second.leaderboard())
+    board = again.leaderboard()
+    assert len(board) == len(second.leaderboard()) + 1
+    assert board.iloc[-1]["status"] == "failed" and "interrupted" in board.iloc[-1]["reason"]
 
 
 def autofuse_state(name):
