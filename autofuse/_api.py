@@ -157,7 +157,7 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     random_state : seeds the folds (0 when None) and the sampler.
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.
     """
-    budget = Budget(time_limit)
+    budget = Budget(time_limit, refit_full=bool(refit_full))
     _check_args(time_limit, n_trials, n_jobs, verbose)
     verbose = int(verbose)
     with _logging(verbose):
@@ -262,8 +262,10 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, refit_full: b
     if best_member is None:
         best_member = Member(best.trial, best.learner, best.params, 1.0,
                              library.load_models(best.trial))
-    if refit_full:
-        refit_members(members, ctx, budget)
+    if refit_full:  # heaviest members first; the best single model too, to compare
+        order = sorted(members, key=lambda m: -m.weight)
+        refit_members(order + ([best_member] if best_member not in members else []), ctx,
+                      budget)
     weights = {m.trial: m.weight for m in members}
     board = build_leaderboard(study, metric, weights, selector.score_, best.trial,
                               {"ensemble_size": ENSEMBLE_SIZE, "candidates": len(candidates)})

@@ -12,10 +12,15 @@ import time
 from dataclasses import dataclass, field
 
 
-def reserve_for(time_limit: float) -> float:
-    """Seconds kept back from the search for fusion: 6% of the budget, at least 1.5 s,
-    at most 30% of it."""
-    return min(max(1.5, 0.06 * time_limit), 0.3 * time_limit)
+#: Share of the budget kept for refitting the members when ``refit_full=True``.
+REFIT_SHARE = 0.2
+
+
+def reserve_for(time_limit: float, refit_full: bool = False) -> float:
+    """Seconds kept back from the search: for fusion, 6% of the budget, at least 1.5 s,
+    at most 30% of it; with ``refit_full``, another 20% for the refits."""
+    fuse = min(max(1.5, 0.06 * time_limit), 0.3 * time_limit)
+    return fuse + (REFIT_SHARE * time_limit if refit_full else 0.0)
 
 
 @dataclass
@@ -23,6 +28,7 @@ class Budget:
     """The run's deadlines as ``time.monotonic()`` values (None: no time limit)."""
 
     time_limit: float | None
+    refit_full: bool = False
     start: float = field(default_factory=time.monotonic)
 
     @property
@@ -33,7 +39,7 @@ class Budget:
     def search_deadline(self) -> float | None:
         if self.time_limit is None:
             return None
-        return self.start + self.time_limit - reserve_for(self.time_limit)
+        return self.start + self.time_limit - reserve_for(self.time_limit, self.refit_full)
 
     def left(self) -> float:
         """Seconds to the final deadline (infinite without a time limit)."""

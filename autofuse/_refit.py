@@ -23,12 +23,12 @@ REFIT_FACTOR = 1.5
 
 
 def refit_members(members: list[Member], ctx: SearchContext, budget: Budget) -> None:
-    """Replace each member's fold models by one model fitted on every row, heaviest weight
-    first, skipping (with a warning) any whose expected time exceeds what is left."""
+    """Replace each member's fold models by one model fitted on every row, in the order
+    given, skipping (with a warning) any whose expected time exceeds what is left."""
     worker = _workers.POOL.acquire(1)[0]
     n_folds = len(ctx.folds)
     try:
-        for member in sorted(members, key=lambda m: -m.weight):
+        for member in members:
             entry = ctx.library.entries[member.trial]
             expected = REFIT_FACTOR * entry.fit_seconds / n_folds
             left = budget.left() - 0.5
