@@ -264,8 +264,9 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, refit_full: b
                              library.load_models(best.trial))
     if refit_full:  # heaviest members first; the best single model too, to compare
         order = sorted(members, key=lambda m: -m.weight)
-        refit_members(order + ([best_member] if best_member not in members else []), ctx,
-                      budget)
+        if not any(m is best_member for m in members):
+            order.append(best_member)
+        refit_members(order, ctx, budget)
     weights = {m.trial: m.weight for m in members}
     board = build_leaderboard(study, metric, weights, selector.score_, best.trial,
                               {"ensemble_size": ENSEMBLE_SIZE, "candidates": len(candidates)})
