@@ -43,3 +43,11 @@ RAISES = LearnerSpec("raises", frozenset({"binary", "multiclass"}), _space, _bui
                      portfolio=({"x": 0.5},), cost=0.01)
 HANGS = LearnerSpec("hangs", frozenset({"binary", "multiclass"}), _space, _build_hangs,
                     portfolio=({"x": 0.5},), cost=5.0)  # after linear's portfolio
+
+
+def _space_raises(trial, data):
+    raise ValueError("bad space: this search space always fails")
+
+
+BAD_SPACE = LearnerSpec("bad_space", frozenset({"binary", "multiclass"}), _space_raises,
+                        _build_raises, portfolio=({"x": 0.5},), cost=0.01)

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from _learners import HANGS, RAISES
+from _learners import BAD_SPACE, HANGS, RAISES
 from sklearn.metrics import log_loss, roc_auc_score
 
 import autofuse
@@ -142,6 +142,16 @@ def test_a_learner_that_raises_fails_its_trials_and_the_run_goes_on():
     assert failed["reason"].str.contains("RuntimeError: boom").all()
     assert (board[board["learner"] == "linear"]["status"] == "done").any()
     assert set(model.weights_.index.str.split("#").str[0]) == {"linear"}
+
+
+def test_a_search_space_that_raises_fails_its_trials_and_the_run_goes_on():
+    X, y = _table()
+    model = autofuse.fit(X, y, n_trials=4, learners=[BAD_SPACE, "linear"], random_state=0,
+                         verbose=0)
+    board = model.leaderboard().iloc[2:]
+    bad = board[board["status"] == "failed"]
+    assert len(bad) >= 1 and bad["reason"].str.contains("sampling failed.*bad space").all()
+    assert (board["status"] == "done").sum() >= 2
 
 
 def test_only_failures_give_a_clear_error():

@@ -36,6 +36,8 @@ log = logging.getLogger("autofuse")
 
 #: Most of the search time one trial may take.
 TRIAL_SHARE = 0.5
+#: The search stops after this many trials in a row could not start.
+MAX_START_FAILURES = 50
 
 
 @dataclass
@@ -96,6 +98,7 @@ class _Search:
         self.n_jobs = n_jobs
         self.on_trial = on_trial
         self.dispatched = 0
+        self.failed_to_start = 0  # in a row
         self.running: dict[int, _Running] = {}  # by worker index
         self.workers: list[_workers.Worker] = []
         self.blob = ctx.payload()
@@ -144,8 +147,10 @@ class _Search:
         except Exception as exc:  # a plugin's search space that raises
             run = _Running(trial, trial.params.get("learner", "?"), {}, self.workers[i],
                            time.monotonic(), np.empty((0, 0)))
+            self.failed_to_start += 1
             self._finish(run, TrialState.FAIL, reason=f"sampling failed: {type(exc).__name__}: {exc}")
             return
+        self.failed_to_start = 0
         trial.set_user_attr("learner", spec.name)
         trial.set_user_attr("params", {k: _json(v) for k, v in params.items()})
         n_out = 1 if self.ctx.data.task == "regression" else len(self.ctx.data.classes)
@@ -252,8 +257,15 @@ class _Search:
         try:
             while True:
                 for i in range(self.n_jobs):
-                    if i not in self.running and self._want_more():
+                    # A trial that fails before it reaches a worker (its search space
+                    # raised) leaves the worker free: ask for the next one at once.
+                    while i not in self.running and self._want_more() and (
+                            self.failed_to_start < MAX_START_FAILURES):
                         self._dispatch(i)
+                if self.failed_to_start >= MAX_START_FAILURES and not self.running:
+                    log.error("stopping the search: %d trials in a row failed before they "
+                              "started", self.failed_to_start)
+                    break
                 if not self.running:
                     break
                 left = self._time_left()
