@@ -54,10 +54,6 @@ class RunMetric:
                         else self.resolved.scorer, ensemble_size=1, n_threads=1, task=core_task)
         return float(result.score)
 
-    def worst(self) -> float:
-        """A value worse than any real one (for the pruner's failed folds)."""
-        return -np.inf if self.greater_is_better else np.inf
-
 
 def run_metric(metric: Any, task: str) -> RunMetric:
     """Resolve ``metric`` (None picks the task's default) and check it fits ``task``."""

@@ -10,6 +10,7 @@ killed with its worker, so no learner can hold the run past its budget.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 import uuid
@@ -45,7 +46,6 @@ class _Running:
     trial: optuna.Trial
     learner: str
     params: dict[str, Any]
-    worker: _workers.Worker
     started: float
     oof: np.ndarray
     fit_seconds: float = 0.0
@@ -145,8 +145,8 @@ class _Search:
         try:
             spec, params = sample(trial, self.ctx.learners, self.ctx.data)
         except Exception as exc:  # a plugin's search space that raises
-            run = _Running(trial, trial.params.get("learner", "?"), {}, self.workers[i],
-                           time.monotonic(), np.empty((0, 0)))
+            run = _Running(trial, trial.params.get("learner", "?"), {}, time.monotonic(),
+                           np.empty((0, 0)))
             self.failed_to_start += 1
             self._finish(run, TrialState.FAIL, reason=f"sampling failed: {type(exc).__name__}: {exc}")
             return
@@ -155,7 +155,7 @@ class _Search:
         trial.set_user_attr("params", {k: _json(v) for k, v in params.items()})
         n_out = 1 if self.ctx.data.task == "regression" else len(self.ctx.data.classes)
         oof = np.full((len(self.ctx.target), n_out), np.nan, dtype=np.float32)
-        run = _Running(trial, spec.name, params, self.workers[i], time.monotonic(), oof)
+        run = _Running(trial, spec.name, params, time.monotonic(), oof)
         job = {"learner": spec.name, "params": params, "threads": self.ctx.threads,
                "path": self.ctx.library.models_path(trial.number)}
         try:
@@ -222,7 +222,7 @@ class _Search:
             self._finish(run, TrialState.FAIL, reason=f"could not score: {exc}")
             return
         ctx.library.add(Entry(run.trial.number, run.learner, run.params, score, run.oof,
-                              ctx.library.models_path(run.trial.number).rsplit("/", 1)[-1],
+                              os.path.basename(ctx.library.models_path(run.trial.number)),
                               run.fit_seconds, run.predict_seconds))
         self._finish(run, TrialState.COMPLETE, value=score)
 
