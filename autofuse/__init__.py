@@ -3,11 +3,14 @@
 ``autofuse.fit(X, y, time_limit=60)`` searches scikit-learn learners with Optuna over
 cross-validation and blends the best with Caruana's greedy ensemble selection;
 ``AutoFuseClassifier`` / ``AutoFuseRegressor`` do the same as scikit-learn estimators.
+Plugins add learners, combiners and metrics through pluggy hooks (``autofuse.hookimpl``,
+``autofuse.hookspecs``, ``autofuse.plugins``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from autofuse._api import fit
+from autofuse.hookspecs import hookimpl
 from autofuse._estimators import AutoFuseClassifier, AutoFuseRegressor
 from autofuse._model import FusedModel, load
 
@@ -16,4 +19,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["AutoFuseClassifier", "AutoFuseRegressor", "FusedModel", "__version__", "fit", "load"]
+__all__ = ["AutoFuseClassifier", "AutoFuseRegressor", "FusedModel", "__version__", "fit",
+           "hookimpl", "load"]

@@ -13,6 +13,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from autofuse import plugins
+
 from autofuse._budget import Budget
 from autofuse._core._greedy import default_threads
 from autofuse._cv import make_folds
@@ -23,8 +25,8 @@ from autofuse._model import FusedModel, Member
 from autofuse._progress import Progress
 from autofuse._refit import refit_members
 from autofuse._scoring import run_metric
-from autofuse.combiners import CaruanaSelection
-from autofuse.learners import BUILTIN_LEARNERS, LearnerSpec
+from autofuse.combiners import CombinerSpec
+from autofuse.learners import LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
 from autofuse.search._runner import SearchContext
 
@@ -34,17 +36,12 @@ log = logging.getLogger("autofuse")
 MAX_CANDIDATES = 100
 #: A trial gets one more thread (up to its share of the cores) per this many rows.
 ROWS_PER_THREAD = 10_000
-#: Rounds of greedy selection (with replacement) for the blend.
-ENSEMBLE_SIZE = 50
-
-
-def available_learners() -> dict[str, LearnerSpec]:
-    """Every learner a run can use, by name."""
-    return {spec.name: spec for spec in BUILTIN_LEARNERS}
+#: The combiner a run uses unless told otherwise (and falls back to if another fails).
+DEFAULT_COMBINER = "caruana"
 
 
 def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
-    known = available_learners()
+    known = plugins.learners()
     if learners is None:
         chosen = list(known.values())
     else:
@@ -57,7 +54,8 @@ def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
             elif isinstance(item, str) and item in known:
                 chosen.append(known[item])
             else:
-                raise ValueError(f"unknown learner {item!r}; available: {', '.join(sorted(known))}")
+                raise ValueError(f"unknown learner {item!r}; available: {', '.join(sorted(known))}"
+                                 " (installed plugins add more: autofuse plugins)")
         names = [s.name for s in chosen]
         if len(set(names)) != len(names):
             raise ValueError(f"learner names must be unique; got {names}")
@@ -66,6 +64,16 @@ def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
         raise ValueError(f"none of the learners {[s.name for s in chosen]} handles a "
                          f"{data.task} task with {data.n_rows} rows")
     return usable
+
+
+def _resolve_combiner(combiner: Any) -> Any:
+    known = plugins.combiners()
+    if isinstance(combiner, CombinerSpec):
+        return combiner
+    if isinstance(combiner, str) and combiner in known:
+        return known[combiner]
+    raise ValueError(f"unknown combiner {combiner!r}; available: {', '.join(sorted(known))}"
+                     " (installed plugins add more: autofuse plugins)")
 
 
 def _check_args(time_limit: Any, n_trials: Any, n_jobs: Any, verbose: Any) -> None:
@@ -128,8 +136,9 @@ def _logging(verbose: int) -> Iterator[None]:
 
 def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None = None,
         metric: Any = None, task: str | None = None, cv: Any = 5, groups: Any = None,
-        learners: Any = None, storage: Any = None, n_jobs: int = 1, refit_full: bool = False,
-        random_state: int | None = None, verbose: int = 1) -> FusedModel:
+        learners: Any = None, combiner: Any = DEFAULT_COMBINER, storage: Any = None,
+        n_jobs: int = 1, refit_full: bool = False, random_state: int | None = None,
+        verbose: int = 1) -> FusedModel:
     """Search many learners on ``X``, ``y`` and fuse the best into one model.
 
     Parameters
@@ -139,14 +148,19 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     time_limit : seconds for the whole call (search, fusion, refit); None for no limit.
         The call returns within ``time_limit`` plus 5%.
     n_trials : most trials to start in this call; None for as many as time allows.
-    metric : a core metric (``"roc_auc"``, ``"log_loss"``, ``"accuracy"``, ``"rmse"``, ...),
-        any scikit-learn scorer name, or a scorer callable. Default: roc_auc (binary),
-        log_loss (multiclass), rmse (regression).
+    metric : a registered metric (the built-ins ``"roc_auc"``, ``"log_loss"``,
+        ``"accuracy"``, ``"rmse"``, ...; plugins add others), any scikit-learn scorer name,
+        or a scorer callable. Default: roc_auc (binary), log_loss (multiclass), rmse
+        (regression).
     task : "binary", "multiclass", "regression", "classification" or None (inferred).
     cv : number of folds (stratified for classification), or a scikit-learn splitter or
         iterable of splits; above 200,000 rows an integer becomes a holdout split.
     groups : group labels kept within one fold.
-    learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
+    learners : names of registered learners (built-in or from plugins) and/or
+        ``LearnerSpec`` objects; None for all that handle the task.
+    combiner : how the library is fused: a registered combiner's name (``"caruana"``, the
+        default; plugins add others) or a ``CombinerSpec``. A combiner that fails falls
+        back to ``"caruana"`` with a warning, noted in the leaderboard's blend row.
     storage : None (the study in memory), or an Optuna storage URL such as
         ``"sqlite:///run.db"``: the study and the model library (``run.db.library/``)
         persist, and a later call with the same storage and data resumes the run.
@@ -154,7 +168,8 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
         libraries get ``cores // n_jobs`` threads.
     refit_full : refit the blend's members on all rows (instead of averaging their fold
         models) if the time left allows.
-    random_state : seeds the folds (0 when None) and the sampler.
+    random_state : seeds the folds (0 when None), the sampler and the learners (every
+        ``random_state`` they leave unset), so a run with a given seed is reproducible.
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.
     """
     budget = Budget(time_limit, refit_full=bool(refit_full))
@@ -162,8 +177,9 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     verbose = int(verbose)
     with _logging(verbose):
         return _fit(X, y, budget=budget, n_trials=n_trials, metric=metric, task=task, cv=cv,
-                    groups=groups, learners=learners, storage=storage, n_jobs=n_jobs,
-                    refit_full=refit_full, random_state=random_state, verbose=verbose)
+                    groups=groups, learners=learners, combiner=combiner, storage=storage,
+                    n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
+                    verbose=verbose)
 
 
 def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
@@ -180,15 +196,16 @@ def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
 
 
 def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
-         task: str | None, cv: Any, groups: Any, learners: Any, storage: Any, n_jobs: int,
-         refit_full: bool, random_state: int | None, verbose: int) -> FusedModel:
+         task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any, storage: Any,
+         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int) -> FusedModel:
     frame, target, data = describe(X, y, task=task)
     for col in data.columns:
         if col.action == "drop":
             log.warning("column %r dropped: %s", col.name, col.reason)
     _warn_rare_classes(target, data, cv)
-    run_metric_ = run_metric(metric, data.task)
+    run_metric_ = run_metric(metric, data.task, plugins.metrics())
     specs = _resolve_learners(learners, data)
+    combiner_spec = _resolve_combiner(combiner)
     folds = make_folds(target, data, cv, groups, random_state if random_state is not None else 0)
     cores = default_threads()
     n_jobs = cores if n_jobs == -1 else int(n_jobs)
@@ -205,7 +222,8 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
         if resumed:
             _resume(study, library)
         enqueue_portfolio(study, specs)
-        ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads)
+        ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads,
+                            seed=random_state)
         progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_)
         try:
             if n_trials != 0:
@@ -213,7 +231,7 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
                            n_jobs=n_jobs, on_trial=progress)
         finally:
             progress.close()
-        return _fuse(study, ctx, budget, refit_full, random_state, cores)
+        return _fuse(study, ctx, budget, combiner_spec, refit_full, random_state, cores)
     finally:
         library.close()
 
@@ -234,8 +252,8 @@ def _resume(study: optuna.Study, library: ModelLibrary) -> None:
              restored)
 
 
-def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, refit_full: bool,
-          random_state: int | None, cores: int) -> FusedModel:
+def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: CombinerSpec,
+          refit_full: bool, random_state: int | None, cores: int) -> FusedModel:
     library, metric, target = ctx.library, ctx.metric, ctx.target
     entries = list(library.entries.values())
     if not entries:
@@ -251,26 +269,61 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, refit_full: b
     candidates = entries[:MAX_CANDIDATES]
     covered = ~np.isnan(candidates[0].oof[:, 0])
     P = np.stack([e.oof[covered] for e in candidates])
-    selector = CaruanaSelection(
-        metric.resolved.core.name if metric.resolved.core else metric.resolved.scorer,
-        ensemble_size=ENSEMBLE_SIZE, random_state=random_state, n_threads=cores)
-    selector.fit(P, target[covered])
+    used, weights, blend_score, note = _combine(combiner, P, target[covered], metric,
+                                                random_state, cores)
     members = [Member(e.trial, e.learner, e.params, float(w), library.load_models(e.trial))
-               for e, w in zip(candidates, selector.weights_) if w > 0]
+               for e, w in zip(candidates, weights) if w != 0]
     best = candidates[0]
     best_member = next((m for m in members if m.trial == best.trial), None)
     if best_member is None:
         best_member = Member(best.trial, best.learner, best.params, 1.0,
                              library.load_models(best.trial))
     if refit_full:  # heaviest members first; the best single model too, to compare
-        order = sorted(members, key=lambda m: -m.weight)
+        order = sorted(members, key=lambda m: -abs(m.weight))
         if not any(m is best_member for m in members):
             order.append(best_member)
         refit_members(order, ctx, budget)
-    weights = {m.trial: m.weight for m in members}
-    board = build_leaderboard(study, metric, weights, selector.score_, best.trial,
-                              {"ensemble_size": ENSEMBLE_SIZE, "candidates": len(candidates)})
+    board = build_leaderboard(study, metric, {m.trial: m.weight for m in members}, blend_score,
+                              best.trial, used, {"candidates": len(candidates)}, note)
     return FusedModel(data=ctx.data, metric=metric, members=members, best_single=best_member,
-                      cv_score=float(selector.score_), study=study, leaderboard=board,
+                      cv_score=float(blend_score), study=study, leaderboard=board,
                       refit_full=refit_full, fit_seconds=budget.elapsed())
 
+
+def _combine(spec: CombinerSpec, P: np.ndarray, target: np.ndarray, metric: Any,
+             random_state: int | None, cores: int) -> tuple[str, np.ndarray, float, str]:
+    """Fit the combiner on the candidates' out-of-fold predictions: (the combiner used, its
+    weights, the blend's out-of-fold score, a note). A combiner that raises or returns
+    unusable weights is reported and replaced by the default one: a plugin must not take a
+    run down at its last step."""
+    try:
+        weights = _combiner_weights(spec, P, target, metric, random_state, cores)
+        note = ""
+    except Exception as exc:
+        if spec.name == DEFAULT_COMBINER and spec is plugins.combiners().get(DEFAULT_COMBINER):
+            raise
+        note = (f"combiner {spec.name!r} failed ({type(exc).__name__}: {exc}); "
+                f"fell back to {DEFAULT_COMBINER!r}")
+        log.warning(note)
+        spec = plugins.combiners()[DEFAULT_COMBINER]
+        weights = _combiner_weights(spec, P, target, metric, random_state, cores)
+    blend = np.tensordot(weights, P.astype(np.float64), axes=1)
+    return spec.name, weights, metric.score(blend, target), note
+
+
+def _combiner_weights(spec: CombinerSpec, P: np.ndarray, target: np.ndarray, metric: Any,
+                      random_state: int | None, cores: int) -> np.ndarray:
+    combiner = spec.build(metric, random_state, cores)
+    combiner.fit(P, target)
+    weights = np.asarray(getattr(combiner, "weights_", None), dtype=float)
+    if weights.shape != (P.shape[0],) or not np.all(np.isfinite(weights)):
+        raise ValueError(f"weights_ must be {P.shape[0]} finite numbers, one per model; "
+                         f"got {np.asarray(getattr(combiner, 'weights_', None))!r:.200}")
+    if not np.any(weights):
+        raise ValueError("every weight is 0")
+    if metric.task != "regression" and (np.any(weights < 0)
+                                        or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
+        raise ValueError("classification weights must be non-negative and sum to 1 (the "
+                         f"blend must be a probability); got sum {weights.sum():.6g}, "
+                         f"min {weights.min():.6g}")
+    return weights

@@ -96,15 +96,15 @@ def _predict(model: Any, X: Any, data: DataSpec) -> np.ndarray:
 
 
 def fit_folds(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
-              target: np.ndarray, data: DataSpec, folds: list[tuple[np.ndarray, np.ndarray]]
-              ) -> Iterator[tuple[int, Any, np.ndarray, float, float]]:
+              target: np.ndarray, data: DataSpec, folds: list[tuple[np.ndarray, np.ndarray]],
+              seed: int | None = None) -> Iterator[tuple[int, Any, np.ndarray, float, float]]:
     """Fit ``spec`` with ``params`` fold after fold, yielding ``(k, model, predictions on
     the fold's validation rows as float32, fit seconds, predict seconds)``.
 
     A generator, so the caller can stop after any fold (pruning, the time budget).
     Exceptions from the learner propagate: the search marks that trial failed.
     """
-    template = spec.build(params, data)
+    template = spec.estimator(params, data, seed)
     for k, (train, valid) in enumerate(folds):
         model = clone(template)
         t = time.perf_counter()
@@ -117,11 +117,12 @@ def fit_folds(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
 
 def cross_fit(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
               target: np.ndarray, data: DataSpec,
-              folds: list[tuple[np.ndarray, np.ndarray]]) -> CrossFit:
+              folds: list[tuple[np.ndarray, np.ndarray]], seed: int | None = None) -> CrossFit:
     """Fit ``spec`` with ``params`` on every fold; out-of-fold predictions as float32."""
     n_outputs = 1 if data.task == "regression" else len(data.classes)
     result = CrossFit(oof=np.full((len(target), n_outputs), np.nan, dtype=np.float32))
-    for k, model, pred, fit_s, predict_s in fit_folds(spec, params, frame, target, data, folds):
+    for k, model, pred, fit_s, predict_s in fit_folds(spec, params, frame, target, data, folds,
+                                                             seed):
         result.oof[folds[k][1]] = pred
         result.fit_seconds += fit_s
         result.predict_seconds += predict_s

@@ -19,10 +19,12 @@ _STATUS = {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped",
 
 
 def build_leaderboard(study: optuna.Study, metric: RunMetric, weights: dict[int, float],
-                      blend_score: float, best_trial: int, blend_params: dict[str, Any]) -> pd.DataFrame:
+                      blend_score: float, best_trial: int, combiner: str,
+                      blend_params: dict[str, Any], blend_note: str = "") -> pd.DataFrame:
     """One row per trial (finished ones best first, then stopped and failed ones), with
     ``model`` "blend" and "best single" rows on top. The score column is named after the
-    metric and holds cross-validated (out-of-fold) values."""
+    metric and holds cross-validated (out-of-fold) values. The blend row's ``learner`` is
+    the combiner that made it; its ``reason`` says why, if it is not the one asked for."""
     rows: list[dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.WAITING:
@@ -46,11 +48,11 @@ def build_leaderboard(study: optuna.Study, metric: RunMetric, weights: dict[int,
     members = done[done["trial"].isin(list(weights))]
     best = done[done["trial"] == best_trial].iloc[0]
     top = pd.DataFrame([
-        {"model": "blend", "trial": -1, "learner": "caruana",
+        {"model": "blend", "trial": -1, "learner": combiner,
          "params": {"members": len(members), **blend_params},
          metric.name: blend_score, "fit_seconds": members["fit_seconds"].sum(),
          "predict_seconds": members["predict_seconds"].sum(), "weight": 1.0,
-         "status": "done", "reason": ""},
+         "status": "done", "reason": blend_note},
         {**best.to_dict(), "model": "best single", "weight": np.nan},
     ])
     board = pd.concat([top, done, rest], ignore_index=True)

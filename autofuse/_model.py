@@ -127,7 +127,7 @@ class FusedModel:
             if unknown:
                 raise ValueError(f"y holds labels unseen at fit time: {unknown[:5]}")
             target = np.array([index[v] for v in y.tolist()])
-        return self._metric.evaluate(blend, target)
+        return self._metric.score(blend, target)
 
     # ------------------------------------------------------------- reporting
     def leaderboard(self) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def refit_members(members: list[Member], ctx: SearchContext, budget: Budget) -> 
                 continue
             path = ctx.library.path(f"trial-{member.trial}.refit.pkl")
             job = {"learner": member.learner, "params": member.params,
-                   "threads": default_threads(), "path": path}
+                   "threads": default_threads(), "seed": ctx.seed, "path": path}
             if worker.token != ctx.token:
                 worker.conn.send(("data", ctx.token, ctx.payload()))
                 worker.token = ctx.token

@@ -2,7 +2,7 @@
 
 A run is judged by one metric: a name with a fused kernel in the core (``log_loss``,
 ``roc_auc``, ``rmse``...), any scikit-learn scorer name, or a scorer callable. Trials, the
-pruner, the blend and the leaderboard all use it, through ``RunMetric.evaluate``, which is
+pruner, the blend and the leaderboard all use it, through ``RunMetric.score``, which is
 the selection core scoring one model, so a trial's score and the blend's are computed by
 the same code.
 """
@@ -10,11 +10,12 @@ the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from autofuse._core._greedy import select
+from autofuse._core._metrics import CORE_METRICS
 from autofuse._core._prepare import ResolvedMetric, resolve_metric
 
 #: The metric used when none is given.
@@ -23,10 +24,17 @@ DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": 
 
 @dataclass(frozen=True)
 class RunMetric:
-    """The run's metric, resolved and checked against the task."""
+    """The run's metric, resolved and checked against the task.
+
+    Combiners receive it (``autofuse.metrics.Metric``): ``name``, ``greater_is_better``,
+    ``task``, ``score(predictions, target)`` and ``selection`` (what
+    ``CaruanaSelection(metric=...)`` takes).
+    """
 
     resolved: ResolvedMetric
     task: str  # "binary", "multiclass", "regression"
+    #: The scorer returns the metric negated (a lower-is-better plugin metric).
+    negated: bool = False
 
     @property
     def name(self) -> str:
@@ -35,31 +43,59 @@ class RunMetric:
     @property
     def greater_is_better(self) -> bool:
         core = self.resolved.core
-        return True if core is None else core.greater_is_better
+        return (not self.negated) if core is None else core.greater_is_better
 
     @property
     def direction(self) -> str:
         """The Optuna study direction."""
         return "maximize" if self.greater_is_better else "minimize"
 
+    @property
+    def selection(self) -> Any:
+        """The metric as the selection core takes it: a kernel name or a scorer."""
+        return self.resolved.core.name if self.resolved.core else self.resolved.scorer
+
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b``."""
         return a > b if self.greater_is_better else a < b
 
-    def evaluate(self, predictions: np.ndarray, target: np.ndarray) -> float:
-        """The metric's value for one model's predictions ``(n_rows, n_outputs)``."""
-        P = np.asarray(predictions)[None]
+    def reported(self, selection_score: float) -> float:
+        """The metric's value for a score the selection core reports."""
+        return -selection_score if self.negated else selection_score
+
+    def score(self, predictions: np.ndarray, target: np.ndarray) -> float:
+        """The metric's value for one model's predictions ``(n_rows, n_outputs)``
+        (class probabilities, or values) against ``target`` (class codes, or values)."""
+        P = np.asarray(predictions)
+        if P.ndim == 1:
+            P = P[:, None]
         core_task = "regression" if self.task == "regression" else "classification"
-        result = select(P, target, metric=self.resolved.core.name if self.resolved.core
-                        else self.resolved.scorer, ensemble_size=1, n_threads=1, task=core_task)
-        return float(result.score)
+        result = select(P[None], target, metric=self.selection, ensemble_size=1, n_threads=1,
+                        task=core_task)
+        return self.reported(float(result.score))
 
 
-def run_metric(metric: Any, task: str) -> RunMetric:
-    """Resolve ``metric`` (None picks the task's default) and check it fits ``task``."""
+
+def run_metric(metric: Any, task: str, registered: Mapping[str, Any] | None = None) -> RunMetric:
+    """Resolve ``metric`` (None picks the task's default) and check it fits ``task``.
+
+    ``registered`` maps names to ``MetricSpec`` objects registered through the plugin hook;
+    a registered name that is also a core kernel (the built-ins) uses the kernel.
+    """
     if metric is None:
         metric = DEFAULT_METRICS[task]
-    resolved = resolve_metric(metric)
+    if isinstance(metric, str) and registered and metric in registered \
+            and metric not in CORE_METRICS:
+        return _plugin_metric(registered[metric], task)
+    try:
+        resolved = resolve_metric(metric)
+    except ValueError:
+        if isinstance(metric, str) and registered:
+            raise ValueError(
+                f"unknown metric {metric!r}. Registered metrics: {', '.join(sorted(registered))}; "
+                "also accepted: any scikit-learn scorer name (sklearn.metrics.get_scorer_names()) "
+                "or a scorer callable scorer(estimator, X, y, sample_weight=None)") from None
+        raise
     core = resolved.core
     if core is not None:
         wanted = "regression" if task == "regression" else "classification"
@@ -69,3 +105,13 @@ def run_metric(metric: Any, task: str) -> RunMetric:
         if core.binary_only and task != "binary":
             raise ValueError(f"metric {core.name!r} is for binary problems; this one is {task}")
     return RunMetric(resolved, task)
+
+
+def _plugin_metric(spec: Any, task: str) -> RunMetric:
+    from autofuse.metrics import SpecScorer
+
+    if task not in spec.tasks:
+        raise ValueError(f"metric {spec.name!r} is for {', '.join(sorted(spec.tasks))} "
+                         f"problems; this one is {task}")
+    return RunMetric(ResolvedMetric(spec.name, None, SpecScorer(spec)), task,
+                     negated=not spec.greater_is_better)

@@ -56,7 +56,7 @@ def _run_trial(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -
     models = []
     for k, model, pred, fit_s, predict_s in fit_folds(
             spec, job["params"], payload["frame"], payload["target"], payload["data"],
-            payload["folds"]):
+            payload["folds"], job.get("seed")):
         models.append(model)
         conn.send(("fold", k, pred, fit_s, predict_s))
         if conn.recv() == "stop":
@@ -68,7 +68,7 @@ def _run_trial(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -
 
 def _run_refit(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -> None:
     frame, target, data = payload["frame"], payload["target"], payload["data"]
-    model = payload["learners"][job["learner"]].build(job["params"], data)
+    model = payload["learners"][job["learner"]].estimator(job["params"], data, job.get("seed"))
     model.fit(frame, target)
     _save([model], job["path"])
     conn.send(("done", job["path"]))
@@ -76,6 +76,8 @@ def _run_refit(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
     from threadpoolctl import threadpool_limits
+
+    from autofuse.learners._spec import threads_for_trial
 
     payloads: dict[str, Any] = {}
     while True:
@@ -91,7 +93,7 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
             continue
         _, token, job = message
         try:
-            with threadpool_limits(limits=job["threads"]):
+            with threadpool_limits(limits=job["threads"]), threads_for_trial(job["threads"]):
                 (_run_trial if kind == "trial" else _run_refit)(conn, payloads[token], job)
         except BaseException as exc:  # noqa: BLE001 - any failure is the trial's, not ours
             reason = f"{type(exc).__name__}: {exc}".strip()

@@ -68,7 +68,8 @@ def hgb_default(task: str, X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFr
     return model.predict_proba(B)
 
 
-def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool) -> dict:
+def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
+            cv: int = 5) -> dict:
     frame = pd.read_csv(os.path.join(DATASETS, row["file"]))
     y = frame.pop(row["target"]).to_numpy()
     task = row["task"]
@@ -79,7 +80,7 @@ def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool) ->
 
     t = time.perf_counter()
     model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"],
-                         task=task, n_jobs=n_jobs, refit_full=refit_full, random_state=0,
+                         task=task, n_jobs=n_jobs, refit_full=refit_full, cv=cv, random_state=0,
                          verbose=0)
     wall = time.perf_counter() - t
     board = model.leaderboard()
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--refit-full", action="store_true",
                         help="fit with refit_full=True (members refitted on all rows)")
+    parser.add_argument("--cv", type=int, default=5, help="folds (autofuse.fit's cv)")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
@@ -119,14 +121,14 @@ def main() -> None:
         manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, n_jobs={args.n_jobs}, "
-          f"refit_full={args.refit_full}")
+          f"refit_full={args.refit_full}, cv={args.cv}")
     print("| dataset | metric | blend | best single | HGB default | blend >= single | "
           "blend beats HGB | fit s | trials done/stopped/failed |")
     print("|---|---|---|---|---|---|---|---|---|")
     results = []
     for _, row in manifest.iterrows():
         try:
-            r = run_one(row, args.time_limit, args.n_jobs, args.refit_full)
+            r = run_one(row, args.time_limit, args.n_jobs, args.refit_full, args.cv)
         except Exception as exc:  # report and go on: one dataset must not hide the others
             print(f"| {row['name']} | {row['metric']} | error: {type(exc).__name__}: {exc} |")
             results.append({"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"})

@@ -2,6 +2,6 @@
 scikit-learn estimators, each with its own preprocessing."""
 
 from autofuse.learners._sklearn import BUILTIN_LEARNERS
-from autofuse.learners._spec import LearnerSpec
+from autofuse.learners._spec import LearnerSpec, trial_threads
 
-__all__ = ["BUILTIN_LEARNERS", "LearnerSpec"]
+__all__ = ["BUILTIN_LEARNERS", "LearnerSpec", "trial_threads"]

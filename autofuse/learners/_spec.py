@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
     import optuna
@@ -12,6 +15,34 @@ if TYPE_CHECKING:
     from autofuse._data import DataSpec
 
 TASKS = frozenset({"binary", "multiclass", "regression"})
+
+_THREADS: ContextVar[int | None] = ContextVar("autofuse_trial_threads", default=None)
+
+
+def trial_threads() -> int:
+    """Threads the current trial may use: what a learner passes to a library that runs
+    its own thread pool (LightGBM's ``n_jobs``, CatBoost's ``thread_count``...).
+
+    autofuse sets it around every fit so that parallel trials never oversubscribe the cores
+    (``cores // n_jobs``, fewer on small tables); outside a run it is the machine's cores.
+    """
+    value = _THREADS.get()
+    if value is not None:
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def threads_for_trial(threads: int) -> Iterator[None]:
+    """Within the block, ``trial_threads()`` is ``threads``."""
+    token = _THREADS.set(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -32,6 +63,11 @@ class LearnerSpec:
     cost : relative cost of one fit, 1.0 being a default histogram gradient boosting; the
         search orders portfolio entries and guards budgets with it.
     max_rows : the learner is skipped on tables with more rows (e.g. kernel SVMs).
+
+    Seeds and threads: every ``random_state`` parameter of the built estimator (at any depth
+    of a Pipeline) that ``build`` leaves at None is set to the run's ``random_state``, so a
+    seeded run is reproducible. A library with its own thread pool should take its thread
+    count from ``autofuse.learners.trial_threads()`` inside ``build``.
     """
 
     name: str
@@ -53,6 +89,17 @@ class LearnerSpec:
             raise ValueError(f"learner {self.name!r}: space and build must be callables")
         if self.cost <= 0:
             raise ValueError(f"learner {self.name!r}: cost must be positive")
+
+    def estimator(self, params: dict[str, Any], data: DataSpec, seed: int | None = None
+                  ) -> BaseEstimator:
+        """``build(params, data)``, with every ``random_state`` left at None set to ``seed``."""
+        model = self.build(params, data)
+        if seed is not None and hasattr(model, "get_params"):
+            unset = {k: seed for k, v in model.get_params(deep=True).items()
+                     if (k == "random_state" or k.endswith("__random_state")) and v is None}
+            if unset:
+                model.set_params(**unset)
+        return model
 
     def supports(self, data: DataSpec) -> bool:
         """Whether this learner applies to the table described by ``data``."""

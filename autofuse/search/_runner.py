@@ -66,6 +66,7 @@ class SearchContext:
     metric: RunMetric
     library: ModelLibrary
     threads: int  # per trial
+    seed: int | None = None  # random_state of the learners' estimators
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def payload(self) -> bytes:
@@ -157,6 +158,7 @@ class _Search:
         oof = np.full((len(self.ctx.target), n_out), np.nan, dtype=np.float32)
         run = _Running(trial, spec.name, params, time.monotonic(), oof)
         job = {"learner": spec.name, "params": params, "threads": self.ctx.threads,
+               "seed": self.ctx.seed,
                "path": self.ctx.library.models_path(trial.number)}
         try:
             self._send_data(i)
@@ -189,7 +191,7 @@ class _Search:
             return
         last = k + 1 == len(ctx.folds)
         try:
-            fold_score = ctx.metric.evaluate(pred, ctx.target[valid])
+            fold_score = ctx.metric.score(pred, ctx.target[valid])
         except ValueError:
             fold_score = None  # e.g. a fold holding one class for roc_auc
         if fold_score is not None and np.isfinite(fold_score):
@@ -217,7 +219,7 @@ class _Search:
         ctx = self.ctx
         covered = ~np.isnan(run.oof[:, 0])
         try:
-            score = ctx.metric.evaluate(run.oof[covered], ctx.target[covered])
+            score = ctx.metric.score(run.oof[covered], ctx.target[covered])
         except ValueError as exc:
             self._finish(run, TrialState.FAIL, reason=f"could not score: {exc}")
             return

@@ -1,0 +1,309 @@
+"""Conformance checks for plugin authors: run them in your plugin's own tests.
+
+    from autofuse.testing import check_combiner, check_learner
+
+    def test_my_learner():
+        check_learner(MY_SPEC)
+
+``check_learner(spec)`` fits the learner on small real tables (scikit-learn's bundled
+breast cancer, wine and diabetes data, with a text column, a boolean column and missing
+values added) for every task it claims, samples its search space, fits its portfolio,
+checks its predictions, pickling and determinism under a seed, and finally runs it through
+``autofuse.fit`` in worker processes, as a real run does. ``check_combiner(spec)`` fits the
+combiner on out-of-fold predictions of real models for each task and checks its weights,
+its determinism, pickling, and a run through ``autofuse.fit``. Each failure raises an
+``AssertionError`` that names the learner or combiner, the task and the step.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from autofuse.combiners import CombinerSpec
+from autofuse.learners import LearnerSpec
+
+__all__ = ["check_combiner", "check_learner", "example_data"]
+
+#: Configurations sampled from a learner's search space.
+N_SAMPLES = 5
+
+
+def example_data(task: str, n_rows: int = 300, random_state: int = 0
+                 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """A small real table for ``task`` ("binary": breast cancer, "multiclass": wine,
+    "regression": diabetes) with a text column, a boolean column and missing values."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
+    loader = {"binary": load_breast_cancer, "multiclass": load_wine,
+              "regression": load_diabetes}.get(task)
+    if loader is None:
+        raise ValueError(f"task must be binary, multiclass or regression, got {task!r}")
+    bunch = loader(as_frame=True)
+    X, y = bunch.data.iloc[:, :8].copy(), bunch.target.to_numpy()
+    rng = np.random.default_rng(random_state)
+    rows = rng.permutation(len(X))[:n_rows]
+    X, y = X.iloc[rows].reset_index(drop=True), y[rows]
+    first = X.columns[0]
+    X["group"] = np.where(X[first] > X[first].median(), "high", "low")
+    X.loc[rng.random(len(X)) < 0.1, "group"] = None
+    X["flag"] = rng.random(len(X)) < 0.5
+    X.loc[rng.random(len(X)) < 0.05, X.columns[1]] = np.nan
+    if task != "regression":
+        names = np.array(["alpha", "beta", "gamma"])
+        y = names[y]
+    return X, y
+
+
+def _fail(who: str, task: str, step: str, detail: Any) -> AssertionError:
+    return AssertionError(f"{who} [{task}]: {step}: {detail}")
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ----------------------------------------------------------------- learners
+
+def check_learner(spec: LearnerSpec, *, tasks: Any = None, run: bool = True,
+                  random_state: int = 0) -> None:
+    """Check that ``spec`` works as autofuse uses it; raise ``AssertionError`` if not.
+
+    tasks : the tasks to check (default: every task the spec claims).
+    run : also run it through ``autofuse.fit`` (worker processes, a few trials).
+    """
+    if not isinstance(spec, LearnerSpec):
+        raise AssertionError(f"check_learner takes an autofuse.learners.LearnerSpec, got "
+                             f"{type(spec).__name__}")
+    who = f"learner {spec.name!r}"
+    try:
+        clone = pickle.loads(pickle.dumps(spec))
+    except Exception as exc:
+        raise _fail(who, "all", "the spec must pickle (trials run in worker processes; "
+                    "space and build must be module-level functions)", _error(exc)) from exc
+    if clone.name != spec.name:
+        raise _fail(who, "all", "pickling", "the unpickled spec has another name")
+    for task in sorted(spec.tasks if tasks is None else set(tasks)):
+        if task not in spec.tasks:
+            raise _fail(who, task, "tasks", f"the spec claims only {sorted(spec.tasks)}")
+        _check_learner_task(spec, task, run, random_state)
+
+
+def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: int) -> None:
+    from autofuse._cv import cross_fit, make_folds
+    from autofuse._data import describe
+    from autofuse._scoring import run_metric
+    from autofuse.search._study import LearnerTrial
+
+    who = f"learner {spec.name!r}"
+    X, y = example_data(task, random_state=random_state)
+    frame, target, data = describe(X, y, task=task)
+    if not spec.supports(data):
+        raise _fail(who, task, "supports", f"the spec does not accept a {data.n_rows}-row "
+                    f"{task} table (max_rows={spec.max_rows})")
+    folds = make_folds(target, data, 3, random_state=random_state)
+
+    # The search space: sampled configurations must be plain values that build.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=random_state))
+    configs: list[tuple[str, dict[str, Any]]] = [("the default ({})", {})]
+    configs += [(f"portfolio[{i}] {p}", dict(p)) for i, p in enumerate(spec.portfolio)]
+    for i in range(N_SAMPLES):
+        trial = study.ask()
+        try:
+            params = spec.space(LearnerTrial(trial, spec.name), data)
+        except Exception as exc:
+            raise _fail(who, task, f"space() sample {i}", _error(exc)) from exc
+        if not isinstance(params, dict):
+            raise _fail(who, task, "space()", f"must return a dict, got {type(params).__name__}")
+        params = {k: v for k, v in params.items() if v is not None}
+        try:
+            json.dumps({k: v.item() if isinstance(v, np.generic) else v
+                        for k, v in params.items()})
+        except TypeError as exc:
+            raise _fail(who, task, f"space() sample {i}", "parameters must be JSON values "
+                        f"(numbers, strings, booleans; they are stored in the study): "
+                        f"{params}") from exc
+        for name in params:
+            if f"{spec.name}.{name}" not in trial.params:
+                raise _fail(who, task, "space()", f"parameter {name!r} was not suggested "
+                            "through the trial (use trial.suggest_*)")
+        configs.append((f"sampled {params}", params))
+
+    # Fits: predictions of the right shape and kind; the default beats a constant.
+    metric = run_metric(None, task)
+    for label, params in configs:
+        try:
+            result = cross_fit(spec, params, frame, target, data, folds, seed=random_state)
+        except Exception as exc:
+            raise _fail(who, task, f"fitting {label}", _error(exc)) from exc
+        _check_predictions(who, task, label, result.oof, data)
+        if label.startswith("the default"):
+            default = result
+    constant = _constant_prediction(target, data, folds)
+    mine, base = metric.score(default.oof, target), metric.score(constant, target)
+    if not metric.better(mine, base):
+        raise _fail(who, task, "quality", f"the default configuration scores {metric.name} "
+                    f"{mine:.4g} out of fold, no better than a constant prediction ({base:.4g})")
+
+    # Determinism under a seed, and pickling of fitted models.
+    train, valid = folds[0]
+    preds = []
+    for _ in range(2):
+        model = spec.estimator({}, data, random_state)
+        model.fit(frame.iloc[train], target[train])
+        preds.append(_predict(model, frame.iloc[valid], data))
+    if not np.allclose(preds[0], preds[1], rtol=1e-6, atol=1e-9):
+        raise _fail(who, task, "determinism", "two fits with the same seed predict differently: "
+                    "set every source of randomness from the estimator's random_state "
+                    "(left at None in build, autofuse sets it)")
+    try:
+        again = pickle.loads(pickle.dumps(model))
+    except Exception as exc:
+        raise _fail(who, task, "pickling a fitted model", _error(exc)) from exc
+    if not np.allclose(_predict(again, frame.iloc[valid], data), preds[1]):
+        raise _fail(who, task, "pickling a fitted model", "the unpickled model predicts "
+                    "differently")
+
+    if run:
+        _check_run(who, task, X, y, learners=[spec], combiner="caruana",
+                   expect_learner=spec.name, random_state=random_state)
+
+
+def _predict(model: Any, X: pd.DataFrame, data: Any) -> np.ndarray:
+    from autofuse._cv import _predict as predict
+
+    return predict(model, X, data)
+
+
+def _check_predictions(who: str, task: str, label: str, oof: np.ndarray, data: Any) -> None:
+    step = f"predictions of {label}"
+    if not np.all(np.isfinite(oof)):
+        raise _fail(who, task, step, "NaN or infinite values")
+    if task != "regression":
+        if oof.shape[1] != len(data.classes):
+            raise _fail(who, task, step, f"{oof.shape[1]} probability columns for "
+                        f"{len(data.classes)} classes")
+        if oof.min() < -1e-6 or oof.max() > 1 + 1e-6 or not np.allclose(oof.sum(1), 1, atol=1e-4):
+            raise _fail(who, task, step, "predict_proba must return probabilities in [0, 1] "
+                        "whose rows sum to 1")
+
+
+def _constant_prediction(target: np.ndarray, data: Any, folds: list) -> np.ndarray:
+    """Out of fold, the training folds' class frequencies (or mean)."""
+    n_out = 1 if data.task == "regression" else len(data.classes)
+    out = np.zeros((len(target), n_out))
+    for train, valid in folds:
+        if data.task == "regression":
+            out[valid] = target[train].mean()
+        else:
+            out[valid] = np.bincount(target[train], minlength=n_out) / len(train)
+    return out
+
+
+def _check_run(who: str, task: str, X: pd.DataFrame, y: np.ndarray, *, learners: Any,
+               combiner: Any, expect_learner: str | None, random_state: int) -> Any:
+    import autofuse
+
+    try:
+        model = autofuse.fit(X, y, task=task, n_trials=4, time_limit=120, cv=3,
+                             learners=learners, combiner=combiner,
+                             random_state=random_state, verbose=0)
+    except Exception as exc:
+        raise _fail(who, task, "autofuse.fit", _error(exc)) from exc
+    board = model.leaderboard()
+    trials = board.iloc[2:]
+    if expect_learner is not None:
+        mine = trials[trials["learner"] == expect_learner]
+        if not (mine["status"] == "done").any():
+            reasons = "; ".join(mine["reason"].astype(str).head(3)) or "no trial ran"
+            raise _fail(who, task, "autofuse.fit", f"no trial finished: {reasons}")
+    pred = model.predict(X.head(20))
+    if len(pred) != 20:
+        raise _fail(who, task, "autofuse.fit", f"predict returned {len(pred)} rows for 20")
+    return model
+
+
+# ----------------------------------------------------------------- combiners
+
+def _library(task: str, random_state: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Out-of-fold predictions of a few real, diverse models on the example table."""
+    from autofuse._cv import cross_fit, make_folds
+    from autofuse._data import describe
+    from autofuse.learners import BUILTIN_LEARNERS
+
+    X, y = example_data(task, random_state=random_state)
+    frame, target, data = describe(X, y, task=task)
+    folds = make_folds(target, data, 3, random_state=random_state)
+    by_name = {s.name: s for s in BUILTIN_LEARNERS}
+    configs = [("linear", {}), ("linear", {"C": 0.01, "alpha": 100.0}), ("knn", {}),
+               ("knn", {"n_neighbors": 30}), ("extra_trees", {"n_estimators": 50}),
+               ("hist_gradient_boosting", {"max_iter": 50})]
+    P = np.stack([cross_fit(by_name[n], p, frame, target, data, folds, seed=random_state).oof
+                  for n, p in configs]).astype(np.float64)
+    return P, target, data
+
+
+def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", "regression"),
+                   metrics: dict[str, str] | None = None, run: bool = True,
+                   random_state: int = 0) -> None:
+    """Check that ``spec`` works as autofuse uses it; raise ``AssertionError`` if not.
+
+    For each task (metric: ``metrics[task]``, default roc_auc, log_loss, rmse) it is fitted
+    on out-of-fold predictions of six real models: its weights must be one finite number
+    per model (non-negative and summing to 1 for classification), its blend must score at
+    least as well as the best single model on the data it was fitted on, two fits with
+    one seed must agree, and the fitted combiner must pickle. With ``run``, it also fuses a
+    short ``autofuse.fit`` run.
+    """
+    from autofuse._scoring import DEFAULT_METRICS, run_metric
+
+    if not isinstance(spec, CombinerSpec):
+        raise AssertionError(f"check_combiner takes an autofuse.combiners.CombinerSpec, got "
+                             f"{type(spec).__name__}")
+    who = f"combiner {spec.name!r}"
+    chosen = {**DEFAULT_METRICS, **(metrics or {})}
+    for task in tasks:
+        metric = run_metric(chosen[task], task)
+        P, target, _ = _library(task, random_state)
+        weights = []
+        for attempt in range(2):
+            try:
+                combiner = spec.build(metric, random_state, 1)
+                combiner.fit(P, target)
+            except Exception as exc:
+                raise _fail(who, task, f"fit ({metric.name})", _error(exc)) from exc
+            w = np.asarray(getattr(combiner, "weights_", None), dtype=float)
+            if w.shape != (len(P),) or not np.all(np.isfinite(w)):
+                raise _fail(who, task, "weights_", f"must be {len(P)} finite numbers, got {w!r}")
+            if task != "regression" and (w.min() < 0 or not np.isclose(w.sum(), 1, atol=1e-6)):
+                raise _fail(who, task, "weights_", "classification weights must be "
+                            f"non-negative and sum to 1; got {w}")
+            weights.append(w)
+        if not np.allclose(weights[0], weights[1]):
+            raise _fail(who, task, "determinism", f"two fits with random_state={random_state} "
+                        f"gave weights {weights[0]} and {weights[1]}")
+        blend = metric.score(np.tensordot(weights[0], P, axes=1), target)
+        singles = [metric.score(p, target) for p in P]
+        best = max(singles) if metric.greater_is_better else min(singles)
+        if metric.better(best, blend) and abs(best - blend) > 1e-9 * max(1.0, abs(best)):
+            raise _fail(who, task, "quality", f"the blend's {metric.name} {blend:.6g} is worse "
+                        f"than the best single model's {best:.6g} on the data it was fitted on")
+        try:
+            pickle.loads(pickle.dumps(combiner))
+        except Exception as exc:
+            raise _fail(who, task, "pickling a fitted combiner", _error(exc)) from exc
+        if run:
+            X, y = example_data(task, random_state=random_state)
+            model = _check_run(who, task, X, y, learners=["linear", "knn", "naive_bayes"]
+                               if task != "regression" else ["linear", "knn"],
+                               combiner=spec, expect_learner=None, random_state=random_state)
+            row = model.leaderboard().iloc[0]
+            if row["learner"] != spec.name or row["reason"]:
+                raise _fail(who, task, "autofuse.fit", f"the blend was made by "
+                            f"{row['learner']!r}: {row['reason']}")
