@@ -3,6 +3,11 @@
 Hypothesis profiles: ``ci`` (the default, quick) and ``thorough`` (2,000 examples per
 property); choose with ``HYPOTHESIS_PROFILE=thorough``. ``AUTOFUSE_PUREPYTHON=1`` runs the
 whole suite on the NumPy backend; the tests that compare the two backends then skip.
+
+The core suite runs without installed plugins (CI installs the packages in ``plugins/``
+into the same environment and runs their own tests): ``AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD``
+is set before anything loads them. ``tests/test_plugins.py`` turns loading back on where
+it tests it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ settings.register_profile(
     "thorough", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 
 @pytest.fixture
