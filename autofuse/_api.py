@@ -287,7 +287,10 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: Com
                               best.trial, used, {"candidates": len(candidates)}, note)
     return FusedModel(data=ctx.data, metric=metric, members=members, best_single=best_member,
                       cv_score=float(blend_score), study=study, leaderboard=board,
-                      refit_full=refit_full, fit_seconds=budget.elapsed())
+                      refit_full=refit_full, fit_seconds=budget.elapsed(),
+                      plugin_distributions=plugins.distributions_of(
+                          learners={m.learner for m in members} | {best_member.learner},
+                          combiners={used}))
 
 
 def _combine(spec: CombinerSpec, P: np.ndarray, target: np.ndarray, metric: Any,

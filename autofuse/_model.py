@@ -40,11 +40,17 @@ class Member:
         return out / len(self.models)
 
 
-def _versions() -> dict[str, str]:
+#: Distributions whose versions a saved model records (plus those of the plugins it uses).
+BASE_DISTRIBUTIONS = ("autofuse", "scikit-learn", "numpy", "scipy", "pandas", "optuna")
+
+
+def _versions(distributions: Any = BASE_DISTRIBUTIONS) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("autofuse", "scikit-learn", "numpy", "scipy", "pandas", "optuna"):
+    for dist in distributions:
+        if dist == "python":
+            continue
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:  # pragma: no cover
@@ -63,7 +69,8 @@ class FusedModel:
 
     def __init__(self, *, data: DataSpec, metric: RunMetric, members: list[Member],
                  best_single: Member, cv_score: float, study: optuna.Study,
-                 leaderboard: pd.DataFrame, refit_full: bool, fit_seconds: float) -> None:
+                 leaderboard: pd.DataFrame, refit_full: bool, fit_seconds: float,
+                 plugin_distributions: tuple[str, ...] = ()) -> None:
         self._data = data
         self._metric = metric
         self._members = members
@@ -80,7 +87,7 @@ class FusedModel:
         self.best_single_ = best_single.trial
         self.weights_ = pd.Series({f"{m.learner}#{m.trial}": m.weight for m in members},
                                   name="weight").sort_values(ascending=False)
-        self.versions_ = _versions()
+        self.versions_ = _versions(BASE_DISTRIBUTIONS + tuple(plugin_distributions))
 
     # ------------------------------------------------------------- prediction
     def _blend(self, X: Any, members: list[Member] | None = None) -> np.ndarray:
@@ -189,7 +196,7 @@ def load(path: str) -> FusedModel:
         if header.get("format") != SAVE_FORMAT:
             raise ValueError(f"{path} has model format {header.get('format')}; this autofuse "
                              f"reads format {SAVE_FORMAT}")
-        now = _versions()
+        now = _versions(header["versions"])
         diff = [f"{k} {v} (now {now.get(k)})" for k, v in header["versions"].items()
                 if now.get(k) != v]
         try:

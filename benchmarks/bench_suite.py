@@ -15,6 +15,11 @@ all scored on the test rows with scikit-learn's metric functions (not autofuse's
     python benchmarks/bench_suite.py                      # all datasets, 60 s each
     python benchmarks/bench_suite.py --datasets mpg,car --time-limit 20
     python benchmarks/bench_suite.py --out results.json   # also write the raw figures
+
+Installed plugins are not used unless named: ``--plugins lightgbm,xgboost,catboost`` loads
+those (``AUTOFUSE_PLUGINS``) and searches them beside the built-ins; without it plugin
+autoloading is off (``AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD=1``). ``--compare A.json B.json``
+prints two runs' ``--out`` files side by side (built-ins only vs with plugins).
 """
 
 from __future__ import annotations
@@ -115,13 +120,26 @@ def main() -> None:
                         help="fit with refit_full=True (members refitted on all rows)")
     parser.add_argument("--cv", type=int, default=5, help="folds (autofuse.fit's cv)")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--plugins", help="comma-separated installed plugins to load and "
+                        "search (default: none, built-in learners only)")
+    parser.add_argument("--compare", nargs=2, metavar=("BUILTINS_JSON", "PLUGINS_JSON"),
+                        help="print two --out files side by side and exit")
     args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+        return
+    if args.plugins:
+        os.environ["AUTOFUSE_PLUGINS"] = args.plugins
+        os.environ.pop("AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD", None)
+    else:
+        os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    loaded = sorted(autofuse.plugins.learners())
     manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
     if args.datasets:
         manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, n_jobs={args.n_jobs}, "
-          f"refit_full={args.refit_full}, cv={args.cv}")
+          f"refit_full={args.refit_full}, cv={args.cv}; learners: {', '.join(loaded)}")
     print("| dataset | metric | blend | best single | HGB default | blend >= single | "
           "blend beats HGB | fit s | trials done/stopped/failed |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -156,6 +174,32 @@ def main() -> None:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     sys.exit(0 if len(ok) == len(results) else 1)
+
+
+def compare(builtins_json: str, plugins_json: str) -> None:
+    """Two runs side by side: the built-ins-only blend and the blend with plugins."""
+    with open(builtins_json) as f:
+        a = {r["dataset"]: r for r in json.load(f)}
+    with open(plugins_json) as f:
+        b = {r["dataset"]: r for r in json.load(f)}
+    print("| dataset | metric | HGB default | blend, built-ins | blend, + plugins | best single, "
+          "+ plugins | + plugins beats built-ins | + plugins beats HGB | fit s, + plugins |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    wins = beats = n = 0
+    for name, ra in a.items():
+        rb = b.get(name)
+        if rb is None or "error" in ra or "error" in rb:
+            print(f"| {name} | error: {ra.get('error') or (rb or {}).get('error')} |")
+            continue
+        lower = ra["metric"] != "roc_auc"
+        strictly = (lambda x, y: x < y) if lower else (lambda x, y: x > y)
+        win, beat = strictly(rb["blend"], ra["blend"]), strictly(rb["blend"], rb["hgb_default"])
+        wins, beats, n = wins + win, beats + beat, n + 1
+        print(f"| {name} | {ra['metric']} | {ra['hgb_default']:.4f} | {ra['blend']:.4f} | "
+              f"{rb['blend']:.4f} | {rb['best_single']:.4f} ({rb['best_single_learner']}) | "
+              f"{'yes' if win else 'no'} | {'yes' if beat else 'no'} | {rb['seconds']:.1f} |")
+    print(f"\n+ plugins better than built-ins: {wins}/{n}; + plugins beats HGB: {beats}/{n}; "
+          f"built-ins beat HGB: {sum(r.get('blend_beats_hgb', False) for r in a.values())}/{n}")
 
 
 if __name__ == "__main__":

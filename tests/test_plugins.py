@@ -307,7 +307,7 @@ def test_plugins_command_lists_what_each_registered(site):
     listed = json.loads(subprocess.run([sys.executable, "-m", "autofuse", "plugins", "--json"],
                                        env=environ, capture_output=True, text=True,
                                        timeout=120).stdout)
-    assert {p["name"] for p in listed} == {"autofuse.builtins", "good", "bad"}
+    assert {"autofuse.builtins", "good", "bad"} <= {p["name"] for p in listed}
 
 
 def test_learner_spec_seed_reaches_every_random_state():

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from autofuse.metrics import MetricSpec
 
 __all__ = ["ALLOW_ENV", "DISABLE_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "PluginWarning",
-           "combiners", "learners", "list_plugins", "metrics", "register", "unregister"]
+           "combiners", "distributions_of", "learners", "list_plugins", "metrics", "register",
+           "unregister"]
 
 
 def register(plugin: Any, name: str | None = None) -> str:
@@ -48,6 +49,18 @@ def list_plugins() -> list[PluginInfo]:
     """Every plugin known to this process: the built-ins, installed ones (loaded, skipped
     or failed, with the reason) and registered ones, with what each registered."""
     return HOST.infos()
+
+
+def distributions_of(learners: Any = (), combiners: Any = (), metrics: Any = ()
+                     ) -> tuple[str, ...]:
+    """The installed distributions (other than autofuse) that registered these names: what
+    a saved model records the versions of."""
+    registry = HOST.registry()
+    owners = {registry.owner.get((kind, name))
+              for kind, names in (("learners", learners), ("combiners", combiners),
+                                  ("metrics", metrics)) for name in names}
+    return tuple(sorted({i.distribution for i in HOST.infos() if i.name in owners
+                         and i.distribution and i.distribution != "autofuse"}))
 
 
 def learners() -> dict[str, LearnerSpec]:
