@@ -264,3 +264,21 @@ def test_quiet_run_prints_nothing(capfd):
         autofuse.fit(X, y, n_trials=2, learners=["linear"], verbose=0)
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_portfolio_runs_every_learners_first_configuration_first():
+    import optuna
+
+    from autofuse.learners import BUILTIN_LEARNERS
+    from autofuse.search import enqueue_portfolio
+
+    study = optuna.create_study()
+    specs = {s.name: s for s in BUILTIN_LEARNERS}
+    n = enqueue_portfolio(study, specs)
+    tags = [t.user_attrs["portfolio"] for t in study.get_trials(deepcopy=False)]
+    assert n == len(tags) == sum(len(s.portfolio) for s in BUILTIN_LEARNERS)
+    first = tags[:len(specs)]
+    assert all(tag.endswith(":0") for tag in first)
+    costs = [specs[tag.split(":")[0]].cost for tag in first]
+    assert costs == sorted(costs)
+    assert enqueue_portfolio(study, specs) == 0  # nothing queued twice

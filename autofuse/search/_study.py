@@ -89,17 +89,20 @@ def open_study(storage: Any, metric: RunMetric, fingerprint: str,
 
 
 def enqueue_portfolio(study: optuna.Study, learners: dict[str, LearnerSpec]) -> int:
-    """Queue every portfolio configuration not yet tried in ``study``, cheapest learner
-    first. Returns how many were queued."""
+    """Queue every portfolio configuration not yet tried in ``study``: round by round, the
+    first configuration of every learner (cheapest learner first), then every second one,
+    and so on, so a short budget sees each learner's best-known configuration before any
+    learner's alternatives. Returns how many were queued."""
     tried = {t.user_attrs.get("portfolio") for t in study.get_trials(deepcopy=False)}
     queue = []
-    for spec in sorted(learners.values(), key=lambda s: (s.cost, s.name)):
+    for spec in learners.values():
         for i, config in enumerate(spec.portfolio):
             tag = f"{spec.name}:{i}"
             if tag in tried:
                 continue
             params = {"learner": spec.name, **{f"{spec.name}.{k}": v for k, v in config.items()}}
-            queue.append((params, tag))
-    for params, tag in queue:
+            queue.append(((i, spec.cost, spec.name), params, tag))
+    queue.sort(key=lambda item: item[0])
+    for _, params, tag in queue:
         study.enqueue_trial(params, user_attrs={"portfolio": tag})
     return len(queue)
