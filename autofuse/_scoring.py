@@ -18,6 +18,9 @@ from autofuse._core._greedy import select
 from autofuse._core._metrics import CORE_METRICS
 from autofuse._core._prepare import ResolvedMetric, resolve_metric
 
+#: Probabilities this far outside [0, 1] are rounding errors of a blend, and are clipped.
+ROUNDING = 1e-9
+
 #: The metric used when none is given.
 DEFAULT_METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
@@ -69,6 +72,11 @@ class RunMetric:
         P = np.asarray(predictions)
         if P.ndim == 1:
             P = P[:, None]
+        if self.task != "regression":
+            # A weighted average of probabilities can leave [0, 1] by a rounding error
+            # (weights 7/50 + ... summing to 1 + 2e-16 over models that all predict 1.0).
+            P = np.where((P > 1.0) & (P <= 1.0 + ROUNDING), 1.0,
+                         np.where((P < 0.0) & (P >= -ROUNDING), 0.0, P))
         core_task = "regression" if self.task == "regression" else "classification"
         result = select(P[None], target, metric=self.selection, ensemble_size=1, n_threads=1,
                         task=core_task)

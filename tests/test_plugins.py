@@ -326,3 +326,23 @@ def test_seeded_runs_are_reproducible(data):
     boards = [_fit(X, y, learners=["random_forest", "mlp"], n_trials=3, random_state=3)
               .leaderboard() for _ in range(2)]
     assert boards[0]["roc_auc"].tolist() == boards[1]["roc_auc"].tolist()
+
+
+def test_blend_of_certain_models_scores_despite_rounding():
+    """Weights in 50ths sum to 1 + 2e-16: a blend of models that all predict 1.0 exceeds 1
+    by a rounding error, which must not fail the run's last step."""
+    from autofuse._scoring import run_metric
+
+    weights = np.array([7, 7, 9, 6, 8, 8, 5]) / 50
+    P = np.zeros((7, 10, 2))
+    P[:, :, 0] = 1.0
+    P[:, 0] = [0.2, 0.8]
+    blend = np.tensordot(weights, P, axes=1)
+    assert blend.max() > 1.0
+    target = np.r_[1, np.zeros(9, dtype=int)]
+    assert run_metric("log_loss", "multiclass").score(blend, target) == pytest.approx(
+        -np.log(0.8) / 10)
+    bad = blend.copy()
+    bad[1, 0] = 1.001  # a real error still is one
+    with pytest.raises(ValueError):
+        run_metric("log_loss", "multiclass").score(bad, target)
