@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import pickle
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import optuna
@@ -91,7 +92,20 @@ def check_learner(spec: LearnerSpec, *, tasks: Any = None, run: bool = True,
     for task in sorted(spec.tasks if tasks is None else set(tasks)):
         if task not in spec.tasks:
             raise _fail(who, task, "tasks", f"the spec claims only {sorted(spec.tasks)}")
-        _check_learner_task(spec, task, run, random_state)
+        with _one_thread():
+            _check_learner_task(spec, task, run, random_state)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """In-process fits on these small tables get one thread, as in a run (one thread per
+    10,000 rows): OpenMP pools spin-waiting on a busy machine made them 10-40x slower."""
+    from threadpoolctl import threadpool_limits
+
+    from autofuse.learners._spec import threads_for_trial
+
+    with threadpool_limits(limits=1), threads_for_trial(1):
+        yield
 
 
 def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: int) -> None:
@@ -270,7 +284,8 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
     chosen = {**DEFAULT_METRICS, **(metrics or {})}
     for task in tasks:
         metric = run_metric(chosen[task], task)
-        P, target, _ = _library(task, random_state)
+        with _one_thread():
+            P, target, _ = _library(task, random_state)
         weights = []
         for attempt in range(2):
             try:
