@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -89,11 +90,18 @@ def check_learner(spec: LearnerSpec, *, tasks: Any = None, run: bool = True,
                     "space and build must be module-level functions)", _error(exc)) from exc
     if clone.name != spec.name:
         raise _fail(who, "all", "pickling", "the unpickled spec has another name")
+    unused: dict[int, set[str]] | None = None
     for task in sorted(spec.tasks if tasks is None else set(tasks)):
         if task not in spec.tasks:
             raise _fail(who, task, "tasks", f"the spec claims only {sorted(spec.tasks)}")
         with _one_thread():
-            _check_learner_task(spec, task, run, random_state)
+            dropped = _check_learner_task(spec, task, run, random_state)
+        unused = dropped if unused is None else {i: unused[i] & dropped[i] for i in dropped}
+    for i, keys in (unused or {}).items():
+        if keys:
+            raise _fail(who, "all checked tasks", f"portfolio[{i}] {spec.portfolio[i]}",
+                        f"space() never suggests {sorted(keys)}, so a run drops them: every "
+                        "key must be a parameter space() suggests")
 
 
 @contextmanager
@@ -108,7 +116,9 @@ def _one_thread() -> Iterator[None]:
         yield
 
 
-def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: int) -> None:
+def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: int
+                        ) -> dict[int, set[str]]:
+    """One task's checks; returns, per portfolio entry, the keys space() did not suggest."""
     from autofuse._cv import cross_fit, make_folds
     from autofuse._data import describe
     from autofuse._scoring import run_metric
@@ -149,6 +159,25 @@ def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: i
                             "through the trial (use trial.suggest_*)")
         configs.append((f"sampled {params}", params))
 
+    # Portfolio entries reach the learner through space() in a run: every key must be
+    # suggested (for some task), with a value inside the space, or a run drops it silently.
+    dropped: dict[int, set[str]] = {}
+    for i, entry in enumerate(spec.portfolio):
+        study.enqueue_trial({f"{spec.name}.{k}": v for k, v in entry.items()})
+        trial = study.ask()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Optuna warns on a value outside a distribution
+            try:
+                got = spec.space(LearnerTrial(trial, spec.name, dict(entry)), data)
+            except Exception as exc:
+                raise _fail(who, task, f"portfolio[{i}] {entry}", "not a point of the search "
+                            f"space: {_error(exc)}") from exc
+        got = {k: v for k, v in (got or {}).items() if v is not None}
+        changed = {k for k in got if k in entry and got[k] != entry[k]}
+        if changed:
+            raise _fail(who, task, f"portfolio[{i}] {entry}", f"space() turns it into {got}")
+        dropped[i] = set(entry) - set(got)
+
     # Fits: predictions of the right shape and kind; the default beats a constant.
     metric = run_metric(None, task)
     for label, params in configs:
@@ -187,6 +216,7 @@ def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: i
     if run:
         _check_run(who, task, X, y, learners=[spec], combiner="caruana",
                    expect_learner=spec.name, random_state=random_state)
+    return dropped
 
 
 def _predict(model: Any, X: pd.DataFrame, data: Any) -> np.ndarray:

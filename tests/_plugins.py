@@ -168,3 +168,11 @@ class Worst(TopTwo):
 
 def _worst(metric, random_state, n_threads):
     return Worst(metric)
+
+
+#: A portfolio entry with a key the space never suggests: a run would drop it.
+BAD_PORTFOLIO = LearnerSpec("bad_portfolio", frozenset({"binary"}), _ridge_space, _ridge_build,
+                            portfolio=({"C": 1.0, "penalty": "l1"},))
+#: A portfolio entry outside the space's range.
+OUT_OF_RANGE = LearnerSpec("out_of_range", frozenset({"binary"}), _ridge_space, _ridge_build,
+                           portfolio=({"C": 100.0},))

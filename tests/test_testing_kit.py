@@ -63,3 +63,13 @@ def test_combiner_worse_than_best_single_fails():
 def test_check_learner_takes_a_spec():
     with pytest.raises(AssertionError, match="takes an autofuse.learners.LearnerSpec"):
         check_learner("linear")
+
+
+def test_portfolio_key_the_space_does_not_suggest_fails():
+    with pytest.raises(AssertionError, match=r"portfolio\[0\].*never suggests \[.penalty.\]"):
+        check_learner(_plugins.BAD_PORTFOLIO, run=False)
+
+
+def test_portfolio_value_outside_the_space_fails():
+    with pytest.raises(AssertionError, match=r"portfolio\[0\].*not a point of the search space"):
+        check_learner(_plugins.OUT_OF_RANGE, run=False)

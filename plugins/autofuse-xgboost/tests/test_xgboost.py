@@ -1,0 +1,150 @@
+"""The xgboost learner: autofuse's conformance checks, then what this plugin promises
+(early stopping, threads, native categorical splits, silence, the entry point)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autofuse_xgboost
+from autofuse._data import describe
+from autofuse.learners._spec import threads_for_trial
+from autofuse.testing import check_learner
+from autofuse_xgboost import XGBOOST, XGBoostClassifier, XGBoostRegressor
+
+
+def _noisy(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two informative columns, three of noise, labels 30% flipped: boosting overfits fast."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 5)), columns=[f"x{i}" for i in range(5)])
+    y = (X["x0"] + X["x1"] > 0).to_numpy().astype(int)
+    flip = rng.random(n) < 0.3
+    return X, np.where(flip, 1 - y, y)
+
+
+def _nominal(n: int = 800, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """The label is a scattered (non-ordinal) function of a 12-level categorical column,
+    10% of labels flipped."""
+    rng = np.random.default_rng(seed)
+    levels = np.array([f"level{i:02d}" for i in range(12)])
+    cat = rng.integers(0, 12, n)
+    X = pd.DataFrame({"city": levels[cat], "x0": rng.normal(size=n)})
+    y = np.isin(cat, [1, 4, 5, 9, 10]).astype(int)
+    return X, np.where(rng.random(n) < 0.1, 1 - y, y)
+
+
+def test_check_learner():
+    check_learner(XGBOOST)
+
+
+def test_registers_one_spec_and_the_entry_point_resolves_to_the_module():
+    registered = []
+    autofuse_xgboost.autofuse_register_learners(register=registered.append)
+    assert [s.name for s in registered] == ["xgboost"]
+    assert registered[0].tasks == {"binary", "multiclass", "regression"}
+    eps = [ep for ep in importlib.metadata.entry_points(group="autofuse") if ep.name == "xgboost"]
+    assert len(eps) == 1 and eps[0].value == "autofuse_xgboost"
+    assert eps[0].load() is autofuse_xgboost
+
+
+def test_early_stopping_stops_early(monkeypatch):
+    import xgboost
+
+    trained = []
+    train = xgboost.train
+
+    def spy(*args, **kwargs):
+        booster = train(*args, **kwargs)
+        trained.append(booster.num_boosted_rounds())
+        return booster
+
+    monkeypatch.setattr(xgboost, "train", spy)
+    X, y = _noisy()
+    model = XGBoostClassifier(params={"learning_rate": 0.3}, patience=20, random_state=0)
+    model.fit(X, y)
+    assert 1 <= model.best_rounds_ < 200
+    # Training stopped `patience` rounds after the best, far from max_rounds; the kept
+    # booster is cut to the best round.
+    assert trained == [model.best_rounds_ + 20]
+    assert model.booster_.num_boosted_rounds() == model.best_rounds_
+    refit = XGBoostClassifier(params={"learning_rate": 0.3}, patience=20, refit=True,
+                              random_state=0).fit(X, y)
+    assert refit.booster_.num_boosted_rounds() == refit.best_rounds_ == model.best_rounds_
+
+
+def test_threads_follow_trial_threads():
+    X, y = _noisy(200)
+    frame, target, data = describe(X, y, task="binary")
+    for threads in (1, 2):
+        with threads_for_trial(threads):
+            pipe = XGBOOST.estimator({}, data, 0)
+        assert pipe[-1].n_jobs == threads
+        pipe.fit(frame, target)
+        config = json.loads(pipe[-1].booster_.save_config())
+        assert config["learner"]["generic_param"]["nthread"] == str(threads)
+
+
+def test_native_categorical_splits_are_used():
+    X, y = _nominal()
+    frame, target, data = describe(X, y, task="binary")
+    pipe = XGBOOST.estimator({}, data, 0).fit(frame, target)
+    model = pipe[-1]
+    assert model.categorical == ["categorical__city"]
+    index = list(pipe[0].get_feature_names_out()).index("categorical__city")
+    assert list(model.categories_) == [index]
+    assert model.booster_.feature_types[index] == "c"  # a categorical feature for XGBoost
+    trees = model.booster_.trees_to_dataframe()
+    assert trees["Category"].notna().any()  # splits on sets of categories
+    # Splits on sets of levels recover the scattered rule (90% is the noise ceiling).
+    assert (pipe.predict(frame) == target).mean() > 0.85
+
+
+def test_classes_missing_from_training_and_tiny_tables():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = np.repeat([0, 2, 3], 40)  # class 1 is absent from this training fold
+    model = XGBoostClassifier(random_state=0).fit(X, y)
+    assert list(model.classes_) == [0, 2, 3]
+    proba = model.predict_proba(X)
+    assert proba.shape == (120, 3) and np.allclose(proba.sum(1), 1)
+    tiny = XGBoostRegressor(random_state=0).fit(X[:12], rng.normal(size=12))  # no holdout
+    assert tiny.predict(X).shape == (120,)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.allclose(again.predict_proba(X), proba)
+
+
+def test_silent(capfd):
+    X, y = _nominal(300)
+    frame, target, data = describe(X, y, task="binary")
+    XGBOOST.estimator({}, data, 0).fit(frame, target)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+@pytest.mark.parametrize("config", XGBOOST.portfolio)
+def test_portfolio_entries_are_in_the_search_space(config):
+    """A portfolio entry only takes effect through the space (autofuse enqueues it as fixed
+    values of the suggested parameters), so every key must be a parameter the space samples
+    and every value must lie inside its range."""
+    import optuna
+
+    from autofuse.search._study import LearnerTrial
+
+    X, y = _nominal(100)
+    _, _, data = describe(X, y, task="binary")
+    study = optuna.create_study()
+    study.enqueue_trial({f"xgboost.{k}": v for k, v in config.items()})
+    trial = study.ask()
+    params = XGBOOST.space(LearnerTrial(trial, "xgboost", config), data)
+    assert {k: v for k, v in params.items() if v is not None} == config
+    for name, value in trial.params.items():
+        dist = trial.distributions[name]
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            assert value in dist.choices, name
+        else:
+            assert dist.low <= value <= dist.high, name
