@@ -30,7 +30,7 @@ import pandas as pd
 from autofuse.combiners import CombinerSpec
 from autofuse.learners import LearnerSpec
 
-__all__ = ["check_combiner", "check_learner", "example_data"]
+__all__ = ["check_combiner", "check_installed_learner", "check_learner", "example_data"]
 
 #: Configurations sampled from a learner's search space.
 N_SAMPLES = 5
@@ -271,6 +271,48 @@ def _check_run(who: str, task: str, X: pd.DataFrame, y: np.ndarray, *, learners:
     if len(pred) != 20:
         raise _fail(who, task, "autofuse.fit", f"predict returned {len(pred)} rows for 20")
     return model
+
+
+_INSTALLED = """
+import json, sys
+import autofuse
+name, task, n_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from autofuse.testing import example_data
+X, y = example_data(task)
+out = {"registered": name in autofuse.plugins.learners()}
+if out["registered"]:
+    board = autofuse.fit(X, y, task=task, n_trials=n_trials, cv=3, time_limit=300,
+                         random_state=0, verbose=0).leaderboard().iloc[2:]
+    mine = board[board["learner"] == name]
+    out["statuses"] = mine["status"].tolist()
+    out["reasons"] = mine["reason"].astype(str).tolist()
+print(json.dumps(out))
+"""
+
+
+def check_installed_learner(name: str, *, task: str = "binary", n_trials: int = 12) -> None:
+    """Check that an installed plugin's learner ``name`` is found through its entry point
+    and searched by a plain ``autofuse.fit(X, y)``, with no registration call: a fresh
+    interpreter (no ``AUTOFUSE_*`` switches) runs ``n_trials`` trials on the example
+    table for ``task``; the learner must be among them, and none of its trials may fail."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFUSE_")}
+    done = subprocess.run([sys.executable, "-c", _INSTALLED, name, task, str(n_trials)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    who = f"learner {name!r}"
+    if done.returncode != 0:
+        raise _fail(who, task, "installed run", done.stderr.strip().splitlines()[-1:])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if not out["registered"]:
+        raise _fail(who, task, "installed run", "not registered: is the plugin installed, "
+                    "with an entry point in the 'autofuse' group? (autofuse plugins)")
+    if not out["statuses"]:
+        raise _fail(who, task, "installed run", f"no trial of it in the first {n_trials}")
+    if "failed" in out["statuses"]:
+        raise _fail(who, task, "installed run", f"a trial failed: {out['reasons']}")
 
 
 # ----------------------------------------------------------------- combiners

@@ -14,7 +14,7 @@ import pytest
 import autofuse_xgboost
 from autofuse._data import describe
 from autofuse.learners._spec import threads_for_trial
-from autofuse.testing import check_learner
+from autofuse.testing import check_installed_learner, check_learner
 from autofuse_xgboost import XGBOOST, XGBoostClassifier, XGBoostRegressor
 
 
@@ -148,3 +148,8 @@ def test_portfolio_entries_are_in_the_search_space(config):
             assert value in dist.choices, name
         else:
             assert dist.low <= value <= dist.high, name
+
+
+def test_installed_plugin_is_searched_by_a_plain_fit():
+    """pip install is all it takes: a fresh interpreter's autofuse.fit(X, y) searches it."""
+    check_installed_learner("xgboost")
