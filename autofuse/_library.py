@@ -31,6 +31,15 @@ class Entry:
     models_file: str = ""  # file name inside the library directory
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
+    models_bytes: int = 0  # size of the pickled fold models
+
+
+#: Bytes per second at which the parent reads pickled fold models back: on the 2-core VM,
+#: 0.76 GB/s for scikit-learn forests (266 MB of extra trees in 0.35 s), 0.28 GB/s for a
+#: 5 MB HistGradientBoosting (benchmarks/bench_load.py, 2026-11-23); taken low, as a reserve.
+LOAD_BYTES_PER_SECOND = 400e6
+#: The blend's members are expected among this many best trials.
+LIKELY_MEMBERS = 10
 
 
 class ModelLibrary:
@@ -51,6 +60,7 @@ class ModelLibrary:
         return self.path(f"trial-{trial}.models.pkl")
 
     def add(self, entry: Entry) -> None:
+        entry.models_bytes = self._size(entry.models_file)
         if self.persistent:
             tmp = self.path(f"trial-{entry.trial}.oof.tmp.npy")
             np.save(tmp, entry.oof)
@@ -66,8 +76,23 @@ class ModelLibrary:
             return False
         self.entries[trial] = Entry(trial, learner, params, score, np.load(oof_path),
                                     models_file, attrs.get("fit_seconds", 0.0),
-                                    attrs.get("predict_seconds", 0.0))
+                                    attrs.get("predict_seconds", 0.0),
+                                    self._size(models_file))
         return True
+
+    def _size(self, name: str) -> int:
+        try:
+            return os.path.getsize(self.path(name)) if name else 0
+        except OSError:
+            return 0
+
+    def load_seconds(self, greater_is_better: bool) -> float:
+        """Expected seconds to load the fold models of the likely members of the blend (the
+        ``LIKELY_MEMBERS`` best trials): time the search must leave for fusion. Forests on
+        many classes pickle to gigabytes (letter: extra trees, 26 classes)."""
+        sign = -1.0 if greater_is_better else 1.0
+        best = sorted(self.entries.values(), key=lambda e: sign * e.score)[:LIKELY_MEMBERS]
+        return sum(e.models_bytes for e in best) / LOAD_BYTES_PER_SECOND
 
     def load_models(self, trial: int) -> list[Any]:
         with open(self.path(self.entries[trial].models_file), "rb") as f:

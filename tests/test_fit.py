@@ -282,3 +282,20 @@ def test_portfolio_runs_every_learners_first_configuration_first():
     costs = [specs[tag.split(":")[0]].cost for tag in first]
     assert costs == sorted(costs)
     assert enqueue_portfolio(study, specs) == 0  # nothing queued twice
+
+
+def test_search_keeps_time_to_load_the_likely_members(tmp_path):
+    """Fusion loads the members' pickled fold models; forests on many classes run to
+    gigabytes, so the search stops earlier by the time the best trials' files take."""
+    from autofuse._library import LIKELY_MEMBERS, LOAD_BYTES_PER_SECOND, Entry, ModelLibrary
+
+    library = ModelLibrary(str(tmp_path))
+    for trial in range(LIKELY_MEMBERS + 5):
+        name = f"trial-{trial}.models.pkl"
+        (tmp_path / name).write_bytes(b"x" * (1000 * (trial + 1)))
+        library.add(Entry(trial, "x", {}, float(trial), np.zeros((3, 1), np.float32), name))
+    assert library.entries[4].models_bytes == 5000
+    lowest = sum(1000 * (t + 1) for t in range(LIKELY_MEMBERS))  # loss: low scores best
+    assert library.load_seconds(False) == pytest.approx(lowest / LOAD_BYTES_PER_SECOND)
+    highest = sum(1000 * (t + 1) for t in range(5, LIKELY_MEMBERS + 5))
+    assert library.load_seconds(True) == pytest.approx(highest / LOAD_BYTES_PER_SECOND)

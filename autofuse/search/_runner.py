@@ -103,13 +103,19 @@ class _Search:
         self.running: dict[int, _Running] = {}  # by worker index
         self.workers: list[_workers.Worker] = []
         self.blob = ctx.payload()
+        self.load_reserve = ctx.library.load_seconds(ctx.metric.greater_is_better)
         # No single trial may take more than this share of the search: one stuck in its
         # first fold (before any projection is possible) must leave time for the others.
         self.trial_cap = None if deadline is None else TRIAL_SHARE * (deadline - time.monotonic())
 
     # ------------------------------------------------------------- bookkeeping
     def _time_left(self) -> float:
-        return np.inf if self.deadline is None else self.deadline - time.monotonic()
+        return np.inf if self.deadline is None else self._deadline() - time.monotonic()
+
+    def _deadline(self) -> float:
+        """The search deadline, moved earlier by the time fusion will need to load the
+        likely members' fold models."""
+        return self.deadline - self.load_reserve
 
     def _want_more(self) -> bool:
         if self.n_trials is not None and self.dispatched >= self.n_trials:
@@ -204,7 +210,7 @@ class _Search:
             elif self.deadline is not None:
                 elapsed = time.monotonic() - run.started
                 projected = elapsed * len(ctx.folds) / (k + 1)
-                left = self.deadline - run.started
+                left = self._deadline() - run.started
                 if projected > left:
                     reason = (f"stopped after fold {k + 1}/{len(ctx.folds)}: projected "
                               f"{projected:.1f} s, only {left:.1f} s were left in the budget")
@@ -226,6 +232,7 @@ class _Search:
         ctx.library.add(Entry(run.trial.number, run.learner, run.params, score, run.oof,
                               os.path.basename(ctx.library.models_path(run.trial.number)),
                               run.fit_seconds, run.predict_seconds))
+        self.load_reserve = ctx.library.load_seconds(ctx.metric.greater_is_better)
         self._finish(run, TrialState.COMPLETE, value=score)
 
     def _receive(self, i: int) -> None:
