@@ -298,10 +298,13 @@ def check_installed_learner(name: str, *, task: str = "binary", n_trials: int = 
     import os
     import subprocess
     import sys
+    import tempfile
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFUSE_")}
+    # Run outside any source checkout, so the installed packages are what is imported.
     done = subprocess.run([sys.executable, "-c", _INSTALLED, name, task, str(n_trials)],
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True,
+                          timeout=600)
     who = f"learner {name!r}"
     if done.returncode != 0:
         raise _fail(who, task, "installed run", done.stderr.strip().splitlines()[-1:])

@@ -253,7 +253,7 @@ def site(tmp_path):
 
 def _run(site, *args, env=None):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFUSE_")}
-    environ["PYTHONPATH"] = os.pathsep.join([str(site), os.path.join(ROOT, "tests"), ROOT])
+    environ["PYTHONPATH"] = os.pathsep.join([str(site), os.path.join(ROOT, "tests")])
     environ["MARKER"] = str(site / "marker.txt")
     environ.update(env or {})
     (site / "marker.txt").unlink(missing_ok=True)
@@ -293,10 +293,10 @@ def test_allow_list_loads_only_the_named_plugins(site):
 
 def test_plugins_command_lists_what_each_registered(site):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOFUSE_")}
-    environ["PYTHONPATH"] = os.pathsep.join([str(site), os.path.join(ROOT, "tests"), ROOT])
+    environ["PYTHONPATH"] = os.pathsep.join([str(site), os.path.join(ROOT, "tests")])
     environ["MARKER"] = str(site / "marker.txt")
     done = subprocess.run([sys.executable, "-m", "autofuse", "plugins"], env=environ,
-                          capture_output=True, text=True, timeout=120)
+                          cwd=site, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert "autofuse.builtins" in text and "learners: linear" in text
@@ -305,7 +305,7 @@ def test_plugins_command_lists_what_each_registered(site):
     assert "error: import failed: ImportError: needs libfoo" in text
     assert done.stderr == ""
     listed = json.loads(subprocess.run([sys.executable, "-m", "autofuse", "plugins", "--json"],
-                                       env=environ, capture_output=True, text=True,
+                                       env=environ, cwd=site, capture_output=True, text=True,
                                        timeout=120).stdout)
     assert {"autofuse.builtins", "good", "bad"} <= {p["name"] for p in listed}
 
