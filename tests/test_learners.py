@@ -76,3 +76,20 @@ def test_spec_validation():
     big = describe(np.zeros((20_000, 1)) + np.arange(20_000)[:, None], np.arange(20_000) % 2)[2]
     assert not svm.supports(big)
     assert len({s.name for s in BUILTIN_LEARNERS}) == len(BUILTIN_LEARNERS)
+
+
+def test_scaled_learners_do_not_extrapolate_past_the_training_range():
+    """Numeric columns of the scaled pipelines are clipped to their training range: an
+    outlier row predicts like the most extreme training row."""
+    from autofuse._data import describe
+    from autofuse.learners import BUILTIN_LEARNERS
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(200), "b": rng.random(200)})
+    y = 3 * X["a"].to_numpy() + rng.normal(0, 0.01, 200)
+    frame, target, data = describe(X, y, task="regression")
+    ridge = {s.name: s for s in BUILTIN_LEARNERS}["linear"].build({"alpha": 1e-3}, data)
+    ridge.fit(frame, target)
+    edge = frame.loc[[frame["a"].idxmax()]]
+    far = edge.assign(a=100.0)
+    assert ridge.predict(far)[0] == pytest.approx(ridge.predict(edge)[0])
