@@ -8,6 +8,8 @@ from typing import Any, Callable
 import numpy as np
 
 from autofuse._core._metrics import CORE_METRICS
+from autofuse._core._prepare import resolve_metric
+from autofuse._scoring import RunMetric
 from autofuse.combiners import CaruanaSelection, CombinerSpec
 from autofuse.hookspecs import hookimpl
 from autofuse.learners import BUILTIN_LEARNERS, LearnerSpec
@@ -36,20 +38,16 @@ def autofuse_register_combiners(register: Callable[[CombinerSpec], None]) -> Non
 
 
 class KernelScore:
-    """A core metric as a ``MetricSpec.score`` function: the selection core's kernel
-    scoring one prediction, so it agrees exactly with what a run computes."""
+    """A core metric as a ``MetricSpec.score`` function: ``RunMetric.score``, the selection
+    core's kernel scoring one prediction, so it agrees exactly with what a run computes."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        task = "regression" if CORE_METRICS[name].task == "regression" else "multiclass"
+        self.metric = RunMetric(resolve_metric(name), task)
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        from autofuse._core import select
-
-        core = CORE_METRICS[self.name]
         P = np.asarray(y_pred, dtype=float)
-        P = P.reshape(len(P), -1)[None]
-        return float(select(P, y_true, metric=self.name, ensemble_size=1, n_threads=1,
-                            task=core.task).score)
+        return self.metric.score(P.reshape(len(P), -1), y_true)
 
 
 @hookimpl

@@ -119,7 +119,7 @@ def _one_thread() -> Iterator[None]:
 def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: int
                         ) -> dict[int, set[str]]:
     """One task's checks; returns, per portfolio entry, the keys space() did not suggest."""
-    from autofuse._cv import cross_fit, make_folds
+    from autofuse._cv import _predict, cross_fit, make_folds
     from autofuse._data import describe
     from autofuse._scoring import run_metric
     from autofuse.search._study import LearnerTrial
@@ -217,12 +217,6 @@ def _check_learner_task(spec: LearnerSpec, task: str, run: bool, random_state: i
         _check_run(who, task, X, y, learners=[spec], combiner="caruana",
                    expect_learner=spec.name, random_state=random_state)
     return dropped
-
-
-def _predict(model: Any, X: pd.DataFrame, data: Any) -> np.ndarray:
-    from autofuse._cv import _predict as predict
-
-    return predict(model, X, data)
 
 
 def _check_predictions(who: str, task: str, label: str, oof: np.ndarray, data: Any) -> None:

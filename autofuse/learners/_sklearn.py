@@ -73,7 +73,8 @@ def preprocessor(data: DataSpec, *, encode: str, scale: bool) -> ColumnTransform
     encode: "onehot" (frequent categories, at most 32 per column, unknown ones ignored) or
     "ordinal" (codes, unknown and missing as -1; at most 254 categories per column).
     Numeric and boolean columns are median-imputed with a missing-indicator, then, when
-    ``scale``, clipped to their training range and standardised. With ``.set_output(transform="pandas")`` the output columns are named
+    ``scale``, clipped to their training range and standardised. With
+    ``.set_output(transform="pandas")`` the output columns are named
     ``numeric__<column>`` and ``categorical__<column>`` (how the gradient boosting learners
     find their categorical columns for native categorical splits).
     """

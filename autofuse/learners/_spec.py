@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from autofuse._core._greedy import default_threads
 
 if TYPE_CHECKING:
     import optuna
@@ -27,12 +28,7 @@ def trial_threads() -> int:
     (``cores // n_jobs``, fewer on small tables); outside a run it is the machine's cores.
     """
     value = _THREADS.get()
-    if value is not None:
-        return value
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return default_threads() if value is None else value
 
 
 @contextmanager

@@ -83,6 +83,8 @@ class PluginHost:
         self._lock = threading.RLock()
         self._pm: pluggy.PluginManager | None = None
         self._infos: dict[str, PluginInfo] = {}
+        #: Errors from loading, by plugin name; each registry pass adds its own to these.
+        self._load_errors: dict[str, list[str]] = {}
         self._registry: Registry | None = None
 
     # ------------------------------------------------------------- loading
@@ -108,7 +110,7 @@ class PluginHost:
                               dist.version if dist is not None else None)
             if allowed is not None and ep.name not in allowed and dist_name not in allowed:
                 info.loaded = False
-                info.errors.append(f"not loaded: not in {ALLOW_ENV}")
+                self._load_error(info, f"not loaded: not in {ALLOW_ENV}")
                 self._infos[ep.name] = info
                 continue
             self._infos[ep.name] = info
@@ -128,9 +130,13 @@ class PluginHost:
                     pm.unregister(plugin)
                 self._fail(info, f"could not be registered: {type(exc).__name__}: {exc}")
 
+    def _load_error(self, info: PluginInfo, message: str) -> None:
+        self._load_errors.setdefault(info.name, []).append(message)
+        info.errors.append(message)
+
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.loaded = False
-        info.errors.append(message)
+        self._load_error(info, message)
         where = f" ({info.distribution} {info.version})" if info.distribution else ""
         warnings.warn(f"autofuse plugin {info.name!r}{where} skipped: {message}",
                       PluginWarning, stacklevel=4)
@@ -173,7 +179,7 @@ class PluginHost:
                 del self._infos[name]
             elif info is not None:
                 info.loaded = False
-                info.errors.append("unregistered")
+                self._load_error(info, "unregistered")
             self._registry = None
 
     # ------------------------------------------------------------- the registry
@@ -189,8 +195,7 @@ class PluginHost:
         for info in self._infos.values():
             for kind in KINDS:
                 getattr(info, kind).clear()
-            info.errors = [e for e in info.errors if not e.startswith("refused")
-                           and not e.startswith("hook ")]
+            info.errors = list(self._load_errors.get(info.name, []))
         for kind in KINDS:
             caller = getattr(pm.hook, f"autofuse_register_{kind}")
             impls = sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name != BUILTIN)
