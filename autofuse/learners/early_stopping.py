@@ -3,7 +3,8 @@
 A learner that boosts with early stopping holds out part of its training rows
 (``holdout``), stops after ``patience(n_rows)`` rounds without an improvement larger than
 ``min_delta`` (a share of a constant prediction's loss), and seeds both the split and the
-library from its ``random_state`` (``seeds``). The plugins in ``plugins/`` (LightGBM,
+library from its ``random_state`` (``seeds``); ``ProbabilityMixin`` gives its classifier
+``predict_proba`` and ``predict``. The plugins in ``plugins/`` (LightGBM,
 XGBoost, CatBoost) use these, so they stop alike.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TOLERANCE", "holdout", "min_delta", "patience", "seeds"]
+__all__ = ["TOLERANCE", "ProbabilityMixin", "holdout", "min_delta", "patience", "seeds"]
 
 
 def holdout(y: np.ndarray, fraction: float, stratify: bool, rng: np.random.Generator
@@ -63,3 +64,24 @@ def seeds(random_state: Any) -> tuple[np.random.Generator, int]:
     ``random_state``."""
     rng = np.random.default_rng(random_state)
     return rng, int(rng.integers(2**31 - 1))
+
+
+class ProbabilityMixin:
+    """``predict_proba`` and ``predict`` for a boosted classifier whose ``_proba(X)`` returns
+    P(class 1) (1-D, binary) or one column per class; a fit that saw one class only
+    predicts it. Needs ``classes_``."""
+
+    classes_: np.ndarray
+
+    def _proba(self, X: Any) -> np.ndarray:  # pragma: no cover - defined by the learner
+        raise NotImplementedError
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order."""
+        if len(self.classes_) < 2:
+            return np.ones((len(X), 1))
+        p = np.asarray(self._proba(X))
+        return np.column_stack([1 - p, p]) if p.ndim == 1 else p
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

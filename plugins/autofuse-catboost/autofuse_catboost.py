@@ -21,7 +21,13 @@ from sklearn.pipeline import Pipeline
 
 import autofuse
 from autofuse.learners import LearnerSpec, preprocessor, trial_threads
-from autofuse.learners.early_stopping import holdout, min_delta, patience, seeds
+from autofuse.learners.early_stopping import (
+    ProbabilityMixin,
+    holdout,
+    min_delta,
+    patience,
+    seeds,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -146,19 +152,12 @@ class _CatBoost(BaseEstimator):
         return self
 
 
-class CatBoostClassifier(ClassifierMixin, _CatBoost):
+class CatBoostClassifier(ProbabilityMixin, ClassifierMixin, _CatBoost):
     __doc__ = _CatBoost.__doc__
     _classifier = True
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
-        if self.model_ is None:
-            return np.ones((len(X), 1))
-        p = np.asarray(self.model_.predict(self._pool(X), prediction_type="Probability"))
-        return np.column_stack([1 - p, p]) if p.ndim == 1 else p
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def _proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict(self._pool(X), prediction_type="Probability")
 
 
 class CatBoostRegressor(RegressorMixin, _CatBoost):

@@ -19,7 +19,13 @@ from sklearn.pipeline import Pipeline
 
 import autofuse
 from autofuse.learners import LearnerSpec, preprocessor, trial_threads
-from autofuse.learners.early_stopping import holdout, min_delta, patience, seeds
+from autofuse.learners.early_stopping import (
+    ProbabilityMixin,
+    holdout,
+    min_delta,
+    patience,
+    seeds,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -124,19 +130,12 @@ class _LightGBM(BaseEstimator):
                                      num_threads=int(self.n_jobs))
 
 
-class LightGBMClassifier(ClassifierMixin, _LightGBM):
+class LightGBMClassifier(ProbabilityMixin, ClassifierMixin, _LightGBM):
     __doc__ = _LightGBM.__doc__
     _classifier = True
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
-        if self.booster_ is None:
-            return np.ones((len(X), 1))
-        p = self._raw(X)
-        return np.column_stack([1 - p, p]) if p.ndim == 1 else p
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def _proba(self, X: Any) -> np.ndarray:
+        return self._raw(X)
 
 
 class LightGBMRegressor(RegressorMixin, _LightGBM):
