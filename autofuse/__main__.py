@@ -1,4 +1,4 @@
-"""``python -m autofuse``: the command line (see ``autofuse._cli``)."""
+"""``python -m autofuse``: the ``autofuse`` command."""
 
 import sys
 

@@ -19,10 +19,11 @@ from autofuse._budget import Budget
 from autofuse._core._greedy import default_threads
 from autofuse._cv import make_folds
 from autofuse._data import describe
+from autofuse._errors import input_errors
 from autofuse._leaderboard import build_leaderboard
 from autofuse._library import ModelLibrary
 from autofuse._model import FusedModel, Member
-from autofuse._progress import Progress
+from autofuse._progress import PROGRESS, Progress, interactive
 from autofuse._refit import refit_members
 from autofuse._scoring import run_metric
 from autofuse.combiners import CombinerSpec
@@ -116,15 +117,21 @@ def _library_dir(storage: Any) -> str | None:
 
 @contextmanager
 def _logging(verbose: int) -> Iterator[None]:
+    """Messages of the ``autofuse`` logger for one call. Unless the application configured
+    logging itself, they go to stderr (with a timestamp when it is not a terminal), at the
+    level ``verbose`` asks for; a level set on the ``autofuse`` logger is left alone."""
     optuna_level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     handler = None
     if verbose >= 1 and not log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("autofuse: %(message)s"))
+        handler.setFormatter(logging.Formatter(
+            "autofuse: %(message)s" if interactive() else
+            "%(asctime)s autofuse: %(message)s", "%Y-%m-%d %H:%M:%S"))
         log.addHandler(handler)
     level = log.level
-    log.setLevel(logging.INFO if verbose >= 2 else logging.WARNING if verbose else logging.ERROR)
+    if level == logging.NOTSET:
+        log.setLevel(logging.INFO if verbose >= 2 else PROGRESS if verbose else logging.ERROR)
     try:
         yield
     finally:
@@ -172,14 +179,28 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
         ``random_state`` they leave unset), so a run with a given seed is reproducible.
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.
     """
+    return run(X, y, time_limit=time_limit, n_trials=n_trials, metric=metric, task=task,
+               cv=cv, groups=groups, learners=learners, combiner=combiner, storage=storage,
+               n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
+               verbose=verbose, library_dir=_library_dir(storage))
+
+
+def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metric: Any,
+        task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any, storage: Any,
+        n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
+        library_dir: str | None) -> FusedModel:
+    """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
+    the command line keeps it in the run folder. Bad input raises ``InputError`` before
+    any trial starts."""
     budget = Budget(time_limit, refit_full=bool(refit_full))
-    _check_args(time_limit, n_trials, n_jobs, verbose)
+    with input_errors():
+        _check_args(time_limit, n_trials, n_jobs, verbose)
     verbose = int(verbose)
     with _logging(verbose):
         return _fit(X, y, budget=budget, n_trials=n_trials, metric=metric, task=task, cv=cv,
                     groups=groups, learners=learners, combiner=combiner, storage=storage,
                     n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
-                    verbose=verbose)
+                    verbose=verbose, library_dir=library_dir)
 
 
 def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
@@ -197,16 +218,19 @@ def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
 
 def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
          task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any, storage: Any,
-         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int) -> FusedModel:
-    frame, target, data = describe(X, y, task=task)
+         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
+         library_dir: str | None) -> FusedModel:
+    with input_errors():
+        frame, target, data = describe(X, y, task=task)
+        run_metric_ = run_metric(metric, data.task, plugins.metrics())
+        specs = _resolve_learners(learners, data)
+        combiner_spec = _resolve_combiner(combiner)
+        folds = make_folds(target, data, cv, groups,
+                           random_state if random_state is not None else 0)
     for col in data.columns:
         if col.action == "drop":
             log.warning("column %r dropped: %s", col.name, col.reason)
     _warn_rare_classes(target, data, cv)
-    run_metric_ = run_metric(metric, data.task, plugins.metrics())
-    specs = _resolve_learners(learners, data)
-    combiner_spec = _resolve_combiner(combiner)
-    folds = make_folds(target, data, cv, groups, random_state if random_state is not None else 0)
     cores = default_threads()
     n_jobs = cores if n_jobs == -1 else int(n_jobs)
     # Thread pools only pay off on larger tables: on a few thousand rows OpenMP's
@@ -214,42 +238,59 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     # 0.18 s with one thread, 0.32 s with two), so small tables get one thread per trial.
     threads = max(1, min(cores // n_jobs, -(-data.n_rows // ROWS_PER_THREAD)))
 
-    study, resumed = open_study(storage, run_metric_,
-                                _fingerprint(frame, target, data, run_metric_, folds),
-                                random_state, n_jobs)
-    library = ModelLibrary(_library_dir(storage))
+    with input_errors():
+        study, resumed = open_study(storage, run_metric_,
+                                    _fingerprint(frame, target, data, run_metric_, folds),
+                                    random_state, n_jobs)
+    library = ModelLibrary(library_dir)
     try:
         if resumed:
             _resume(study, library)
         enqueue_portfolio(study, specs)
         ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads,
                             seed=random_state)
-        progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_)
+        earlier = [t.value for t in study.get_trials(deepcopy=False,
+                                                     states=(TrialState.COMPLETE,))]
+        progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_,
+                            earlier=len(earlier), best=(
+                                max if run_metric_.greater_is_better else min)(earlier)
+                            if earlier else None)
         try:
             if n_trials != 0:
                 run_search(study, ctx, n_trials=n_trials, deadline=budget.search_deadline,
                            n_jobs=n_jobs, on_trial=progress)
         finally:
             progress.close()
-        return _fuse(study, ctx, budget, combiner_spec, refit_full, random_state, cores)
+        model = _fuse(study, ctx, budget, combiner_spec, refit_full, random_state, cores)
+        model.target_name_ = getattr(y, "name", None)
+        return model
     finally:
         library.close()
 
 
 def _resume(study: optuna.Study, library: ModelLibrary) -> None:
-    """Reuse the finished trials of an earlier call; a trial still marked running was cut
-    off when that call stopped (killed, interrupted): it is marked failed."""
-    restored = 0
+    """Reuse the finished trials of an earlier call. A trial still marked running was cut
+    off when that call stopped (killed, interrupted): it is marked failed, the files it may
+    have left are removed, and its configuration is queued once more (once: a trial that was
+    itself such a retry is not retried again, in case it is what killed the run)."""
+    restored = retried = 0
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.RUNNING:
             study._storage.set_trial_user_attr(
                 t._trial_id, "reason", "interrupted: the run stopped while it was running")
             study.tell(t.number, state=TrialState.FAIL)
+            library.discard_files(t.number)
+            if "learner" in t.params and "retry_of" not in t.user_attrs:
+                attrs = {"retry_of": t.number}
+                if "portfolio" in t.user_attrs:
+                    attrs["portfolio"] = t.user_attrs["portfolio"]
+                study.enqueue_trial(t.params, user_attrs=attrs)
+                retried += 1
         elif t.state == TrialState.COMPLETE and "learner" in t.user_attrs:
             restored += library.restore(t.number, t.user_attrs["learner"],
                                         t.user_attrs.get("params", {}), t.value, t.user_attrs)
-    log.info("resumed a study of %d trials; %d finished trials reused", len(study.trials),
-             restored)
+    log.info("resumed a study of %d trials; %d finished trials reused, %d interrupted "
+             "trials queued again", len(study.trials), restored, retried)
 
 
 def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: CombinerSpec,

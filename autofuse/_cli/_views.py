@@ -1,0 +1,117 @@
+"""``autofuse leaderboard``, ``autofuse report`` and ``autofuse plugins``: looking at runs
+and at what is installed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+from dataclasses import asdict
+from typing import Any, TextIO
+
+import pandas as pd
+
+from autofuse._errors import InputError
+from autofuse._run_folder import RunFolder
+
+#: Columns of the leaderboard's table view (the metric's column goes after ``learner``).
+TABLE_COLUMNS = ("model", "learner", "fit_seconds", "predict_seconds", "weight", "status",
+                 "reason")
+#: The table view cuts reasons to this many characters (the CSV and JSON keep them whole).
+REASON_WIDTH = 70
+
+
+def read_leaderboard(folder: RunFolder) -> tuple[pd.DataFrame, str]:
+    """The run's leaderboard and the name of its score column."""
+    folder.require_run()
+    if not os.path.isfile(folder.leaderboard_path):
+        raise InputError(f"{folder.path} has no leaderboard.csv yet: its first fit has not "
+                         "finished")
+    board = pd.read_csv(folder.leaderboard_path).fillna({"reason": ""})
+    metric = folder.read().get("result", {}).get("metric")
+    if metric not in board.columns:
+        raise InputError(f"{folder.leaderboard_path} has no score column {metric!r}")
+    return board, metric
+
+
+def _leaderboard(args: argparse.Namespace, out: TextIO) -> int:
+    board, metric = read_leaderboard(RunFolder(args.run))
+    if args.top is not None:
+        board = board.iloc[:2 + args.top]  # the blend and best single rows, then the top
+    if args.format == "csv":
+        board.to_csv(out, index=False)
+    elif args.format == "json":
+        records = json.loads(board.to_json(orient="records"))
+        for r in records:
+            r["params"] = json.loads(r["params"]) if r.get("params") else {}
+        json.dump(records, out, indent=2)
+        out.write("\n")
+    else:
+        view = board[["model", "learner", metric, *TABLE_COLUMNS[2:]]].copy()
+        view["reason"] = view["reason"].astype(str).map(
+            lambda r: r if len(r) <= REASON_WIDTH else r[:REASON_WIDTH - 3] + "...")
+        out.write(view.to_string(index=False, float_format=lambda v: f"{v:.5g}",
+                                 na_rep="-") + "\n")
+    return 0
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    from autofuse._report import write_report
+
+    folder = RunFolder(args.run)
+    path = write_report(folder, args.out)
+    out.write(f"{path}\n")
+    return 0
+
+
+def _plugins(args: argparse.Namespace, out: TextIO) -> int:
+    from autofuse import plugins
+
+    with warnings.catch_warnings():
+        # Load errors are part of the listing; a warning on stderr would say it twice.
+        warnings.simplefilter("ignore", plugins.PluginWarning)
+        infos = plugins.list_plugins()
+    if args.json:
+        json.dump([asdict(i) for i in infos], out, indent=2)
+        out.write("\n")
+        return 0
+    for info in infos:
+        dist = f"{info.distribution} {info.version}" if info.distribution else "-"
+        state = "loaded" if info.loaded else "NOT LOADED"
+        out.write(f"{info.name}  ({dist}; {info.source}; {state})\n")
+        for kind in ("learners", "combiners", "metrics"):
+            names = getattr(info, kind)
+            if names:
+                out.write(f"    {kind}: {', '.join(names)}\n")
+        for error in info.errors:
+            out.write(f"    error: {error}\n")
+    return 0
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_parsers(commands: Any) -> None:
+    p = commands.add_parser("leaderboard", help="print a run's trials, best first",
+                            description="Print a run's leaderboard: the blend and the best "
+                            "single model, then every trial (finished ones best first).")
+    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("--top", type=_non_negative, help="show only the N best trials")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(handler=_leaderboard)
+
+    p = commands.add_parser("report", help="write a run's HTML report",
+                            description="Write a self-contained HTML report of a run "
+                            "(needs matplotlib: pip install 'autofuse[report]').")
+    p.add_argument("run", metavar="RUN", help="run folder")
+    p.add_argument("--out", help="file to write (default: RUN/report.html)")
+    p.set_defaults(handler=_report)
+
+    p = commands.add_parser("plugins", help="list plugins: what each registered, load errors")
+    p.add_argument("--json", action="store_true", help="print the listing as JSON")
+    p.set_defaults(handler=_plugins)

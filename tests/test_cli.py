@@ -1,0 +1,452 @@
+"""The ``autofuse`` command, run as a subprocess the way scripts and cron jobs run it: run
+folders, exit codes and one-line errors, resume (after ``kill -9`` too), predict's schema
+checks, the leaderboard, progress output on and off a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = "linear,naive_bayes,knn"
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d autofuse: ")
+
+
+def autofuse(*args, cwd, env=None, timeout=300):
+    """Run ``python -m autofuse ARGS`` from ``cwd`` (outside the checkout, so the installed
+    package is the one imported)."""
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "autofuse", *map(str, args)], cwd=cwd,
+                          env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+def _table(n=300, seed=0):
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = X.iloc[:n, :8].copy()
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    rng = np.random.default_rng(seed)
+    frame["color"] = rng.choice(["red", "green", "blue"], size=n)
+    frame["diagnosis"] = np.where(y.iloc[:n].to_numpy() == 1, "benign", "malignant")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One finished run: (its folder, the data file, the fit's completed process)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    _table().to_csv(tmp / "train.csv", index=False)
+    done = autofuse("fit", "train.csv", "--target", "diagnosis", "--trials", 6, "--cv", 3,
+                    "--learners", FAST, "--seed", 0, "--time-limit", 120, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    return tmp / "train.autofuse", tmp / "train.csv", done
+
+
+def _study(folder):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name="autofuse",
+                             storage=f"sqlite:///{folder / 'study.db'}")
+
+
+# ----------------------------------------------------------------- fit and its run folder
+
+def test_fit_writes_a_complete_run_folder(run):
+    folder, data, done = run
+    for name in ("model.pkl", "leaderboard.csv", "study.db", "run.json", "run.log"):
+        assert (folder / name).is_file(), name
+    record = json.loads((folder / "run.json").read_text())
+    assert record["config"]["target"] == "diagnosis" and record["config"]["learners"] == FAST.split(",")
+    assert record["config"]["seed"] == 0 and record["config"]["cv"] == 3
+    assert record["data"]["rows"] == 300 and record["data"]["columns"] == 10
+    schema = {c["name"]: c["dtype"] for c in record["data"]["schema"]}
+    assert schema["mean_radius"] == "float64" and schema["color"] in ("object", "str", "string")
+    assert len(record["data"]["sha256"]) == 64
+    assert {"autofuse", "scikit-learn", "optuna", "python"} <= set(record["versions"])
+    (call,) = record["runs"]
+    assert call["status"] == "done" and call["seconds"] > 0 and call["finished"] >= call["started"]
+    result = record["result"]
+    assert result["task"] == "binary" and result["metric"] == "roc_auc"
+    assert result["classes"] == ["benign", "malignant"]
+    assert sum(result["trials"].values()) == 6
+    assert abs(sum(m["weight"] for m in result["members"]) - 1) < 1e-9
+    assert [c["name"] for c in result["columns"]][-1] == "color"
+    board = pd.read_csv(folder / "leaderboard.csv")
+    assert list(board["model"][:2]) == ["blend", "best single"] and len(board) == 6 + 2
+    assert board["roc_auc"].iloc[0] == pytest.approx(result["cv_score"])
+    json.loads(board["params"].iloc[2])  # parameters as JSON
+    assert len(_study(folder).trials) == 6
+    # stdout: a short summary a script can read; stderr (not a terminal): timestamped lines.
+    assert f"run folder: {folder}" in done.stdout and "roc_auc" in done.stdout
+    lines = done.stderr.splitlines()
+    assert lines and all(STAMP.match(line) for line in lines), done.stderr
+    assert any("6/6 trials" in line for line in lines)
+    log = (folder / "run.log").read_text().splitlines()
+    assert sum(" trial " in line and " done: roc_auc" in line for line in log) == result["trials"]["done"]
+    assert all(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+ ", line) for line in log
+               if not line.startswith((" ", "Traceback")))
+
+
+def test_model_file_loads_in_python(run):
+    import autofuse
+
+    folder, data, _ = run
+    model = autofuse.load(str(folder / "model.pkl"))
+    frame = pd.read_csv(data)
+    assert model.target_name_ == "diagnosis"
+    assert set(model.predict(frame.drop(columns="diagnosis"))) <= {"benign", "malignant"}
+
+
+def test_resume_keeps_finished_trials_and_adds_more(run, tmp_path):
+    folder, data, _ = run
+    import shutil
+
+    copy = tmp_path / "again"
+    shutil.copytree(folder, copy)
+    before = {t.number: (t.value, t.datetime_complete) for t in _study(copy).trials
+              if t.state.name == "COMPLETE"}
+    # Only --trials and --time-limit given: the rest comes from run.json.
+    done = autofuse("fit", data, "--out", copy, "--trials", 3, "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # --quiet
+    study = _study(copy)
+    assert len(study.trials) == 9
+    after = {t.number: (t.value, t.datetime_complete) for t in study.trials}
+    assert all(after[n] == before[n] for n in before)  # kept as they were, not refitted
+    record = json.loads((copy / "run.json").read_text())
+    assert [c["status"] for c in record["runs"]] == ["done", "done"]
+    assert record["runs"][1]["trials"] == 3 and sum(record["result"]["trials"].values()) == 9
+    assert len(pd.read_csv(copy / "leaderboard.csv")) == 9 + 2
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--metric", "accuracy"], "made without --metric"),
+    (["--seed", "1"], "with --seed 0"),
+    (["--learners", "linear"], "--learners linear"),
+    (["--target", "color"], "--target diagnosis"),
+])
+def test_resume_refuses_to_change_what_defines_the_run(run, change, message):
+    folder, data, _ = run
+    done = autofuse("fit", data, "--out", folder, "--trials", 1, *change, cwd=folder.parent)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1 and message in done.stderr, done.stderr
+
+
+def test_resume_refuses_other_data(run, tmp_path):
+    folder, data, _ = run
+    other = _table()
+    other.loc[5, "mean_radius"] += 1.0
+    other.to_csv(tmp_path / "other.csv", index=False)
+    done = autofuse("fit", tmp_path / "other.csv", "--out", folder, "--trials", 1, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert "not the data this run was fit on: its values differ" in done.stderr
+    _table(n=250).to_csv(tmp_path / "fewer.csv", index=False)
+    done = autofuse("fit", tmp_path / "fewer.csv", "--out", folder, cwd=tmp_path)
+    assert done.returncode == 2 and "it has 250 rows, the run's data had 300" in done.stderr
+
+
+def test_parquet_data_and_output(run, tmp_path):
+    folder, data, _ = run
+    frame = pd.read_csv(data)
+    frame.to_parquet(tmp_path / "new.parquet")
+    done = autofuse("predict", folder, "new.parquet", "--out", "preds.parquet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    preds = pd.read_parquet(tmp_path / "preds.parquet")
+    assert list(preds.columns) == ["diagnosis"] and len(preds) == 300
+    # The same data as CSV gives the same predictions.
+    csv = autofuse("predict", folder, data, cwd=tmp_path)
+    assert pd.read_csv(pd.io.common.StringIO(csv.stdout))["diagnosis"].tolist() == preds["diagnosis"].tolist()
+
+
+# ----------------------------------------------------------------- predict
+
+def test_predict_labels_probabilities_and_kept_columns(run, tmp_path):
+    folder, data, _ = run
+    frame = pd.read_csv(data).drop(columns="diagnosis")
+    frame.insert(0, "id", range(1000, 1000 + len(frame)))
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    done = autofuse("predict", folder, "new.csv", "--out", "p.csv", "--keep", "id",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # The id column is extra: ignored by the model, with a one-line warning.
+    assert done.stderr.splitlines()[0] == ("autofuse: warning: new.csv has 1 column(s) unseen "
+                                           "at fit time, ignored: 'id'")
+    preds = pd.read_csv(tmp_path / "p.csv")
+    assert list(preds.columns) == ["id", "diagnosis"] and preds["id"].iloc[0] == 1000
+    assert (preds["diagnosis"] == pd.read_csv(data)["diagnosis"]).mean() > 0.85
+    proba = autofuse("predict", folder / "model.pkl", "new.csv", "--proba", cwd=tmp_path)
+    assert proba.returncode == 0, proba.stderr
+    p = pd.read_csv(pd.io.common.StringIO(proba.stdout))
+    assert list(p.columns) == ["benign", "malignant"] and len(p) == len(frame)
+    assert np.allclose(p.sum(axis=1), 1.0)
+    assert (p.idxmax(axis=1) == preds["diagnosis"]).all()
+
+
+def test_predict_handles_unseen_categories(run, tmp_path):
+    folder, data, _ = run
+    frame = pd.read_csv(data).drop(columns="diagnosis").head(20)
+    frame["color"] = "purple"  # never seen at fit time
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    done = autofuse("predict", folder, "new.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(pd.io.common.StringIO(done.stdout))) == 20
+
+
+def test_predict_schema_errors_name_the_column(run, tmp_path):
+    folder, data, _ = run
+    frame = pd.read_csv(data)
+    frame.drop(columns=["mean_texture", "diagnosis"]).to_csv(tmp_path / "missing.csv", index=False)
+    wrong = frame.astype({"mean_area": object})
+    wrong.loc[3, "mean_area"] = "large"
+    wrong.to_csv(tmp_path / "wrong.csv", index=False)
+    for name, message in [("missing.csv", "missing.csv lacks 1 column(s) the model was trained with: "
+                                          "'mean_texture'"),
+                          ("wrong.csv", "column 'mean_area' was numeric at fit time but "
+                                        "holds 'large'")]:
+        done = autofuse("predict", folder, name, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines() == [f"autofuse predict: error: {message} (row 3)"
+                                            if name == "wrong.csv" else
+                                            f"autofuse predict: error: {message}"]
+        assert done.stdout == ""
+
+
+def test_predict_proba_refused_for_regression(tmp_path):
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    frame = X.iloc[:200].assign(progression=y.iloc[:200])
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    done = autofuse("fit", "d.csv", "--target", "progression", "--trials", 2, "--cv", 3,
+                    "--learners", "linear", "--out", "reg", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "rmse" in done.stdout
+    pred = autofuse("predict", "reg", "d.csv", cwd=tmp_path)
+    values = pd.read_csv(pd.io.common.StringIO(pred.stdout))["progression"]
+    assert len(values) == 200 and values.between(y.min() - 100, y.max() + 100).all()
+    done = autofuse("predict", "reg", "d.csv", "--proba", cwd=tmp_path)
+    assert done.returncode == 2 and "--proba is for classification" in done.stderr
+
+
+# ----------------------------------------------------------------- leaderboard, plugins
+
+def test_leaderboard_views(run):
+    folder, _, _ = run
+    table = autofuse("leaderboard", folder, "--top", 2, cwd=folder.parent)
+    assert table.returncode == 0, table.stderr
+    rows = table.stdout.splitlines()
+    assert rows[0].split()[:3] == ["model", "learner", "roc_auc"] and len(rows) == 1 + 2 + 2
+    assert rows[1].split()[0] == "blend" and rows[2].startswith("best single")
+    as_json = json.loads(autofuse("leaderboard", folder, "--format", "json",
+                                  cwd=folder.parent).stdout)
+    assert len(as_json) == 8 and isinstance(as_json[2]["params"], dict)
+    as_csv = autofuse("leaderboard", folder, "--format", "csv", cwd=folder.parent).stdout
+    assert pd.read_csv(pd.io.common.StringIO(as_csv)).shape[0] == 8
+
+
+def test_plugins_command(tmp_path):
+    done = autofuse("plugins", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (builtins,) = [p for p in json.loads(done.stdout) if p["name"] == "autofuse.builtins"]
+    assert "linear" in builtins["learners"] and "caruana" in builtins["combiners"]
+
+
+# ----------------------------------------------------------------- bad input: exit code 2
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    good = _table(n=120)
+    good.to_csv(tmp / "good.csv", index=False)
+    nan = good.copy()
+    nan.loc[7, "diagnosis"] = None
+    nan.to_csv(tmp / "nan_target.csv", index=False)
+    good.assign(diagnosis="benign").to_csv(tmp / "one_class.csv", index=False)
+    (tmp / "empty.csv").write_text("")
+    (tmp / "header_only.csv").write_text("a,b,diagnosis\n")
+    (tmp / "a_file").write_text("x")
+    (tmp / "busy").mkdir()
+    (tmp / "busy" / "notes.txt").write_text("mine")
+    return tmp
+
+
+BAD = [
+    (["fit", "nope.csv", "--target", "diagnosis"], "no such file: nope.csv"),
+    (["fit", "good.csv"], "give --target"),
+    (["fit", "good.csv", "--target", "label"], "has no column 'label' (--target)"),
+    (["fit", "nan_target.csv", "--target", "diagnosis"], "the target column 'diagnosis' has 1 missing or infinite value"),
+    (["fit", "one_class.csv", "--target", "diagnosis"], "one class only ('benign')"),
+    (["fit", "empty.csv", "--target", "diagnosis"], "empty.csv is empty"),
+    (["fit", "header_only.csv", "--target", "diagnosis"], "has a header but no rows"),
+    (["fit", "good.csv", "--target", "diagnosis", "--metric", "brier"], "unknown metric"),
+    (["fit", "good.csv", "--target", "diagnosis", "--learners", "linear,gpt"],
+     "unknown learner 'gpt'"),
+    (["fit", "good.csv", "--target", "diagnosis", "--combiner", "magic"],
+     "unknown combiner 'magic'"),
+    (["fit", "good.csv", "--target", "diagnosis", "--task", "regression"],
+     "needs a numeric target"),
+    (["fit", "good.csv", "--target", "diagnosis", "--time-limit", "-5"],
+     "argument --time-limit: must be more than 0"),
+    (["fit", "good.csv", "--target", "diagnosis", "--jobs", "0"], "n_jobs must be"),
+    (["fit", "good.csv", "--target", "diagnosis", "--out", "a_file"], "is a file, not a folder"),
+    (["fit", "good.csv", "--target", "diagnosis", "--out", "busy"],
+     "holds other files and no run.json"),
+    (["fit", "good.csv", "--target", "diagnosis", "--nope"], "unrecognized arguments: --nope"),
+    (["fitt", "good.csv"], "invalid choice: 'fitt'"),
+    (["predict", "busy", "good.csv"], "is not an autofuse run folder"),
+    (["predict", "missing_run", "good.csv"], "no such run folder or model file"),
+    (["predict", "a_file", "good.csv"], "is not an autofuse model file"),
+    (["leaderboard", "busy"], "is not an autofuse run folder"),
+    (["report", "busy"], "is not an autofuse run folder"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_exits_2_with_one_line(tables, args, message):
+    started = time.monotonic()
+    done = autofuse(*args, cwd=tables)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert lines[0].startswith(f"autofuse {args[0]}: error: ") or lines[0].startswith("autofuse: error")
+    assert time.monotonic() - started < 30  # refused before any search
+    # A refused new run leaves nothing behind.
+    assert not (tables / "good.autofuse").exists()
+    assert sorted(os.listdir(tables / "busy")) == ["notes.txt"]
+
+
+# ----------------------------------------------------------------- failure: exit code 1
+
+def test_run_that_fails_exits_1_and_says_why(tables, tmp_path):
+    """Every trial of a learner that always raises fails: the run has nothing to fuse."""
+    info = tmp_path / "raisesplug-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: raisesplug\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[autofuse]\nraises = raisesplug\n")
+    (tmp_path / "raisesplug.py").write_text(
+        "import autofuse\nfrom _learners import RAISES\n\n@autofuse.hookimpl\n"
+        "def autofuse_register_learners(register):\n    register(RAISES)\n")
+    env = {"AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD": "",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.path.join(ROOT, "tests")])}
+    done = autofuse("fit", tables / "good.csv", "--target", "diagnosis", "--learners",
+                    "raises", "--trials", 3, "--out", "failing", cwd=tmp_path, env=env)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("autofuse fit: failed: RuntimeError: no trial finished")
+    assert "boom: this learner always fails" in last and "details in" in last
+    record = json.loads((tmp_path / "failing" / "run.json").read_text())
+    assert record["runs"][0]["status"] == "failed" and "no trial finished" in record["runs"][0]["error"]
+    assert "Traceback" in (tmp_path / "failing" / "run.log").read_text()
+
+
+# ----------------------------------------------------------------- kill -9, then resume
+
+def _complete(folder):
+    """Finished trials in the study file, read with sqlite3 (as another process would)."""
+    try:
+        with sqlite3.connect(f"file:{folder / 'study.db'}?mode=ro", uri=True, timeout=5) as db:
+            return dict(db.execute(
+                "SELECT t.number, v.value FROM trials t JOIN trial_values v "
+                "ON v.trial_id = t.trial_id WHERE t.state = 'COMPLETE'").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 test uses /proc")
+def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    X.assign(target=y).to_csv(tmp_path / "cancer.csv", index=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autofuse", "fit", "cancer.csv", "--target", "target",
+         "--learners", "linear,knn,random_forest,extra_trees", "--time-limit", "300",
+         "--seed", "0", "--quiet"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    folder = tmp_path / "cancer.autofuse"
+    deadline = time.monotonic() + 120
+    while len(_complete(folder)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = _complete(folder)
+    assert len(finished) >= 5 and workers
+    for pid in workers:  # the workers die with the run
+        for _ in range(50):
+            if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"worker {pid} outlived the killed run")
+    record = json.loads((folder / "run.json").read_text())
+    assert record["runs"][0]["status"] == "running"  # it never came back
+
+    done = autofuse("fit", "cancer.csv", "--out", folder, "--time-limit", 20, "--quiet",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    study = _study(folder)
+    states = {t.number: t for t in study.trials}
+    for number, value in finished.items():  # every finished trial kept, as it was
+        assert states[number].state.name == "COMPLETE" and states[number].value == value
+    interrupted = [t for t in study.trials if "interrupted" in t.user_attrs.get("reason", "")]
+    assert len(interrupted) <= 1  # one trial at a time was running
+    for t in interrupted:
+        assert t.state.name == "FAIL"
+        assert any(r.user_attrs.get("retry_of") == t.number for r in study.trials)
+    record = json.loads((folder / "run.json").read_text())
+    assert [c["status"] for c in record["runs"]] == ["killed", "done"]
+    board = pd.read_csv(folder / "leaderboard.csv")
+    assert set(finished) <= set(board["trial"])
+    pred = autofuse("predict", folder, "cancer.csv", cwd=tmp_path)
+    assert pred.returncode == 0 and len(pred.stdout.splitlines()) == len(y) + 1
+
+
+# ----------------------------------------------------------------- progress on a terminal
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses a pseudo-terminal")
+def test_progress_bar_on_a_terminal(tables, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autofuse", "fit", str(tables / "good.csv"), "--target",
+         "diagnosis", "--learners", "linear", "--trials", "3", "--cv", "3", "--out", "tty"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(master)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0, shown
+    assert "autofuse:" in shown and "3/3" in shown and "trial" in shown and "\r" in shown
+    assert "best=" in shown and "left=" in shown
+    assert not any(STAMP.match(line) for line in shown.splitlines())
