@@ -28,7 +28,9 @@ def read_leaderboard(folder: RunFolder) -> tuple[pd.DataFrame, str]:
     if not os.path.isfile(folder.leaderboard_path):
         raise InputError(f"{folder.path} has no leaderboard.csv yet: its first fit has not "
                          "finished")
-    board = pd.read_csv(folder.leaderboard_path).fillna({"reason": ""})
+    board = pd.read_csv(folder.leaderboard_path, dtype={"reason": str, "model": str,
+                                                        "learner": str})
+    board["reason"] = board["reason"].fillna("")
     metric = folder.read().get("result", {}).get("metric")
     if metric not in board.columns:
         raise InputError(f"{folder.leaderboard_path} has no score column {metric!r}")
