@@ -370,6 +370,14 @@ def _children(pid):
         return []
 
 
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # not a zombie
+    except OSError:  # gone
+        return False
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 test uses /proc")
 def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -390,7 +398,7 @@ def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
     assert len(finished) >= 5 and workers
     for pid in workers:  # the workers die with the run
         for _ in range(50):
-            if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+            if not _alive(pid):
                 break
             time.sleep(0.1)
         else:
@@ -407,9 +415,10 @@ def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
         assert states[number].state.name == "COMPLETE" and states[number].value == value
     interrupted = [t for t in study.trials if "interrupted" in t.user_attrs.get("reason", "")]
     assert len(interrupted) <= 1  # one trial at a time was running
-    for t in interrupted:
+    for t in interrupted:  # failed, and queued again if it had its configuration yet
         assert t.state.name == "FAIL"
-        assert any(r.user_attrs.get("retry_of") == t.number for r in study.trials)
+        if "learner" in t.params:
+            assert any(r.user_attrs.get("retry_of") == t.number for r in study.trials)
     record = json.loads((folder / "run.json").read_text())
     assert [c["status"] for c in record["runs"]] == ["killed", "done"]
     board = pd.read_csv(folder / "leaderboard.csv")
