@@ -285,7 +285,7 @@ def _positive(kind: type) -> Any:
     return parse
 
 
-def _count_arg(text: str) -> int:
+def count_arg(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
@@ -314,7 +314,7 @@ def add_parser(commands: Any) -> None:
                    "roc_auc binary, log_loss multiclass, rmse regression)")
     p.add_argument("--time-limit", type=_positive(float), metavar="SECONDS",
                    help="seconds for this call (default 60); a resumed run gets this much more")
-    p.add_argument("--trials", type=_count_arg, metavar="N",
+    p.add_argument("--trials", type=count_arg, metavar="N",
                    help="most trials to start in this call (default: as many as time allows)")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="trials in parallel (default 1; -1: one per core)")

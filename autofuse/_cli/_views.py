@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from autofuse._cli._fit import count_arg
 from autofuse._errors import InputError
 from autofuse._run_folder import RunFolder
 
@@ -91,19 +92,12 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def add_parsers(commands: Any) -> None:
     p = commands.add_parser("leaderboard", help="print a run's trials, best first",
                             description="Print a run's leaderboard: the blend and the best "
                             "single model, then every trial (finished ones best first).")
     p.add_argument("run", metavar="RUN", help="run folder")
-    p.add_argument("--top", type=_non_negative, help="show only the N best trials")
+    p.add_argument("--top", type=count_arg, help="show only the N best trials")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(handler=_leaderboard)
 
