@@ -22,19 +22,17 @@ from autofuse._data import describe
 from autofuse._errors import input_errors
 from autofuse._leaderboard import build_leaderboard
 from autofuse._library import ModelLibrary
-from autofuse._model import FusedModel, Member
+from autofuse._model import FusedModel, build_model, save_context
 from autofuse._progress import PROGRESS, Progress, interactive
 from autofuse._refit import refit_members
 from autofuse._scoring import run_metric
-from autofuse.combiners import CombinerSpec
+from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 from autofuse.learners import LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
 from autofuse.search._runner import SearchContext
 
 log = logging.getLogger("autofuse")
 
-#: The blend is chosen among at most this many of the best finished trials.
-MAX_CANDIDATES = 100
 #: A trial gets one more thread (up to its share of the cores) per this many rows.
 ROWS_PER_THREAD = 10_000
 #: The combiner a run uses unless told otherwise (and falls back to if another fails).
@@ -65,16 +63,6 @@ def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
         raise ValueError(f"none of the learners {[s.name for s in chosen]} handles a "
                          f"{data.task} task with {data.n_rows} rows")
     return usable
-
-
-def _resolve_combiner(combiner: Any) -> Any:
-    known = plugins.combiners()
-    if isinstance(combiner, CombinerSpec):
-        return combiner
-    if isinstance(combiner, str) and combiner in known:
-        return known[combiner]
-    raise ValueError(f"unknown combiner {combiner!r}; available: {', '.join(sorted(known))}"
-                     " (installed plugins add more: autofuse plugins)")
 
 
 def _check_args(time_limit: Any, n_trials: Any, n_jobs: Any, verbose: Any) -> None:
@@ -143,7 +131,8 @@ def _logging(verbose: int) -> Iterator[None]:
 
 def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None = None,
         metric: Any = None, task: str | None = None, cv: Any = 5, groups: Any = None,
-        learners: Any = None, combiner: Any = DEFAULT_COMBINER, storage: Any = None,
+        learners: Any = None, combiner: Any = DEFAULT_COMBINER,
+        combiner_options: dict[str, Any] | None = None, storage: Any = None,
         n_jobs: int = 1, refit_full: bool = False, random_state: int | None = None,
         verbose: int = 1) -> FusedModel:
     """Search many learners on ``X``, ``y`` and fuse the best into one model.
@@ -165,9 +154,16 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     groups : group labels kept within one fold.
     learners : names of registered learners (built-in or from plugins) and/or
         ``LearnerSpec`` objects; None for all that handle the task.
-    combiner : how the library is fused: a registered combiner's name (``"caruana"``, the
-        default; plugins add others) or a ``CombinerSpec``. A combiner that fails falls
-        back to ``"caruana"`` with a warning, noted in the leaderboard's blend row.
+    combiner : how the library is fused: a registered combiner's name or a
+        ``CombinerSpec``. Built in: ``"caruana"`` (the default), ``"best"``,
+        ``"average"``, ``"stacking"``, ``"prune"`` (needs a budget in
+        ``combiner_options``) and ``"auto"`` (the one of best, average, caruana and
+        stacking with the best outer score); plugins add others. Every combiner is
+        scored in sample and by nested cross-validation (``outer_score_``). A combiner
+        that fails falls back to ``"caruana"`` with a warning, noted in the leaderboard.
+    combiner_options : the combiner's options, e.g. ``{"infer_limit": 1e-4}`` for
+        ``"prune"``, ``{"level2": "gbm"}`` for ``"stacking"`` (docs/fit.md lists them);
+        checked before the search starts.
     storage : None (the study in memory), or an Optuna storage URL such as
         ``"sqlite:///run.db"``: the study and the model library (``run.db.library/``)
         persist, and a later call with the same storage and data resumes the run.
@@ -180,13 +176,15 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.
     """
     return run(X, y, time_limit=time_limit, n_trials=n_trials, metric=metric, task=task,
-               cv=cv, groups=groups, learners=learners, combiner=combiner, storage=storage,
+               cv=cv, groups=groups, learners=learners, combiner=combiner,
+               combiner_options=combiner_options, storage=storage,
                n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
                verbose=verbose, library_dir=_library_dir(storage))
 
 
 def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metric: Any,
-        task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any, storage: Any,
+        task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any,
+        combiner_options: dict[str, Any] | None, storage: Any,
         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
         library_dir: str | None) -> FusedModel:
     """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
@@ -198,7 +196,8 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
     verbose = int(verbose)
     with _logging(verbose):
         return _fit(X, y, budget=budget, n_trials=n_trials, metric=metric, task=task, cv=cv,
-                    groups=groups, learners=learners, combiner=combiner, storage=storage,
+                    groups=groups, learners=learners, combiner=combiner,
+                    combiner_options=combiner_options, storage=storage,
                     n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
                     verbose=verbose, library_dir=library_dir)
 
@@ -217,14 +216,14 @@ def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
 
 
 def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
-         task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any, storage: Any,
+         task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any,
+         combiner_options: dict[str, Any] | None, storage: Any,
          n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
          library_dir: str | None) -> FusedModel:
     with input_errors():
         frame, target, data = describe(X, y, task=task)
         run_metric_ = run_metric(metric, data.task, plugins.metrics())
         specs = _resolve_learners(learners, data)
-        combiner_spec = _resolve_combiner(combiner)
         folds = make_folds(target, data, cv, groups,
                            random_state if random_state is not None else 0)
     for col in data.columns:
@@ -237,6 +236,9 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     # synchronisation costs more than a second thread gives (HistGradientBoosting on 455 rows:
     # 0.18 s with one thread, 0.32 s with two), so small tables get one thread per trial.
     threads = max(1, min(cores // n_jobs, -(-data.n_rows // ROWS_PER_THREAD)))
+    with input_errors():
+        combiner_built = make_combiner(combiner, combiner_options, plugins.combiners(),
+                                       run_metric_, random_state, cores)
 
     with input_errors():
         study, resumed = open_study(storage, run_metric_,
@@ -261,7 +263,10 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
                            n_jobs=n_jobs, on_trial=progress)
         finally:
             progress.close()
-        model = _fuse(study, ctx, budget, combiner_spec, refit_full, random_state, cores)
+        if library.persistent:
+            save_context(library.directory, frame, target, folds)
+        model = _fuse(study, ctx, budget, combiner_built, refit_full, random_state, cores,
+                      library_dir)
         model.target_name_ = getattr(y, "name", None)
         return model
     finally:
@@ -293,11 +298,11 @@ def _resume(study: optuna.Study, library: ModelLibrary) -> None:
              "trials queued again", len(study.trials), restored, retried)
 
 
-def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: CombinerSpec,
-          refit_full: bool, random_state: int | None, cores: int) -> FusedModel:
-    library, metric, target = ctx.library, ctx.metric, ctx.target
-    entries = list(library.entries.values())
-    if not entries:
+def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tuple[str, Any],
+          refit_full: bool, random_state: int | None, cores: int,
+          library_dir: str | None) -> FusedModel:
+    library = ctx.library
+    if not library.entries:
         reasons = [f"trial {t.number} ({t.user_attrs.get('learner')}): "
                    f"{t.user_attrs.get('reason', t.state.name.lower())}"
                    for t in study.get_trials(deepcopy=False)
@@ -305,69 +310,25 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: Com
         detail = "; ".join(reasons) if reasons else "no trial could start"
         raise RuntimeError(f"no trial finished within the budget ({detail}). "
                            "Give a larger time_limit or other learners")
-    sign = -1.0 if metric.greater_is_better else 1.0
-    entries.sort(key=lambda e: (sign * e.score, e.trial))
-    candidates = entries[:MAX_CANDIDATES]
-    covered = ~np.isnan(candidates[0].oof[:, 0])
-    P = np.stack([e.oof[covered] for e in candidates])
-    used, weights, blend_score, note = _combine(combiner, P, target[covered], metric,
-                                                random_state, cores)
-    members = [Member(e.trial, e.learner, e.params, float(w), library.load_models(e.trial))
-               for e, w in zip(candidates, weights) if w != 0]
-    best = candidates[0]
-    best_member = next((m for m in members if m.trial == best.trial), None)
-    if best_member is None:
-        best_member = Member(best.trial, best.learner, best.params, 1.0,
-                             library.load_models(best.trial))
+    view = library_view(library, ctx.target, ctx.folds, ctx.metric, frame=ctx.frame,
+                        data=ctx.data, random_state=random_state, n_threads=cores,
+                        deadline=budget.deadline)
+    name, built = combiner
+
+    def fallback() -> tuple[str, Any]:
+        return make_combiner(DEFAULT_COMBINER, None, plugins.combiners(), ctx.metric,
+                             random_state, cores)
+
+    outcome = fuse_view(view, name, built, fallback if name != DEFAULT_COMBINER else None)
+    model = build_model(study=study, library=library, view=view, outcome=outcome,
+                        data=ctx.data, metric=ctx.metric, fit_seconds=0.0,
+                        random_state=random_state,
+                        library_dir=library_dir if library.persistent else None,
+                        refit_full=refit_full)
     if refit_full:  # heaviest members first; the best single model too, to compare
-        order = sorted(members, key=lambda m: -abs(m.weight))
-        if not any(m is best_member for m in members):
-            order.append(best_member)
+        order = list(model.members)
+        if not any(m is model._best for m in order):
+            order.append(model._best)
         refit_members(order, ctx, budget)
-    board = build_leaderboard(study, metric, {m.trial: m.weight for m in members}, blend_score,
-                              best.trial, used, {"candidates": len(candidates)}, note)
-    return FusedModel(data=ctx.data, metric=metric, members=members, best_single=best_member,
-                      cv_score=float(blend_score), study=study, leaderboard=board,
-                      refit_full=refit_full, fit_seconds=budget.elapsed(),
-                      plugin_distributions=plugins.distributions_of(
-                          learners={m.learner for m in members} | {best_member.learner},
-                          combiners={used}))
-
-
-def _combine(spec: CombinerSpec, P: np.ndarray, target: np.ndarray, metric: Any,
-             random_state: int | None, cores: int) -> tuple[str, np.ndarray, float, str]:
-    """Fit the combiner on the candidates' out-of-fold predictions: (the combiner used, its
-    weights, the blend's out-of-fold score, a note). A combiner that raises or returns
-    unusable weights is reported and replaced by the default one: a plugin must not take a
-    run down at its last step."""
-    try:
-        weights = _combiner_weights(spec, P, target, metric, random_state, cores)
-        note = ""
-    except Exception as exc:
-        if spec.name == DEFAULT_COMBINER and spec is plugins.combiners().get(DEFAULT_COMBINER):
-            raise
-        note = (f"combiner {spec.name!r} failed ({type(exc).__name__}: {exc}); "
-                f"fell back to {DEFAULT_COMBINER!r}")
-        log.warning(note)
-        spec = plugins.combiners()[DEFAULT_COMBINER]
-        weights = _combiner_weights(spec, P, target, metric, random_state, cores)
-    blend = np.tensordot(weights, P.astype(np.float64), axes=1)
-    return spec.name, weights, metric.score(blend, target), note
-
-
-def _combiner_weights(spec: CombinerSpec, P: np.ndarray, target: np.ndarray, metric: Any,
-                      random_state: int | None, cores: int) -> np.ndarray:
-    combiner = spec.build(metric, random_state, cores)
-    combiner.fit(P, target)
-    weights = np.asarray(getattr(combiner, "weights_", None), dtype=float)
-    if weights.shape != (P.shape[0],) or not np.all(np.isfinite(weights)):
-        raise ValueError(f"weights_ must be {P.shape[0]} finite numbers, one per model; "
-                         f"got {np.asarray(getattr(combiner, 'weights_', None))!r:.200}")
-    if not np.any(weights):
-        raise ValueError("every weight is 0")
-    if metric.task != "regression" and (np.any(weights < 0)
-                                        or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
-        raise ValueError("classification weights must be non-negative and sum to 1 (the "
-                         f"blend must be a probability); got sum {weights.sum():.6g}, "
-                         f"min {weights.min():.6g}")
-    return weights
+    model.fit_seconds_ = budget.elapsed()
+    return model

@@ -1,4 +1,4 @@
-"""The built-in plugin: autofuse's own learners, combiner and metrics, registered through
+"""The built-in plugin: autofuse's own learners, combiners and metrics, registered through
 the same hooks as any installed plugin's (so the built-ins prove the mechanism)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from autofuse._core._metrics import CORE_METRICS
 from autofuse._core._prepare import resolve_metric
 from autofuse._scoring import RunMetric
-from autofuse.combiners import CaruanaSelection, CombinerSpec
+from autofuse.combiners import Combiner, CombinerSpec
 from autofuse.hookspecs import hookimpl
 from autofuse.learners import BUILTIN_LEARNERS, LearnerSpec
 from autofuse.metrics import MetricSpec
@@ -25,16 +25,70 @@ def autofuse_register_learners(register: Callable[[LearnerSpec], None]) -> None:
         register(spec)
 
 
-def _caruana(metric: Any, random_state: Any, n_threads: Any) -> CaruanaSelection:
-    return CaruanaSelection(metric.selection, ensemble_size=ENSEMBLE_SIZE,
-                            random_state=random_state, n_threads=n_threads)
+def _caruana(metric: Any, random_state: Any, n_threads: Any, ensemble_size: int = ENSEMBLE_SIZE,
+             init_size: int = 0, n_bags: int = 1, bag_fraction: float = 0.5) -> Combiner:
+    from autofuse.combiners._caruana import Caruana
+
+    return Caruana(ensemble_size, init_size, n_bags, bag_fraction)
+
+
+def _best(metric: Any, random_state: Any, n_threads: Any) -> Combiner:
+    from autofuse.combiners._best import BestSingle
+
+    return BestSingle()
+
+
+def _average(metric: Any, random_state: Any, n_threads: Any, k: int | None = None,
+             max_k: int = 25) -> Combiner:
+    from autofuse.combiners._average import TopKAverage
+
+    return TopKAverage(k, max_k)
+
+
+def _stacking(metric: Any, random_state: Any, n_threads: Any, **options: Any) -> Combiner:
+    from autofuse.combiners._stacking import Stacking
+
+    return Stacking(**options)
+
+
+def _prune(metric: Any, random_state: Any, n_threads: Any, **options: Any) -> Combiner:
+    from autofuse.combiners._prune import Prune
+
+    return Prune(**options)
+
+
+def _auto(metric: Any, random_state: Any, n_threads: Any,
+          candidates: Any = None) -> Combiner:
+    """``auto`` compares registered combiners (plugins' too) by outer score; each is built
+    with its defaults."""
+    from autofuse import plugins
+    from autofuse.combiners._auto import AUTO_CANDIDATES, Auto
+
+    names = list(AUTO_CANDIDATES if candidates is None else
+                 [candidates] if isinstance(candidates, str) else candidates)
+    known = plugins.combiners()
+    unknown = [n for n in names if n not in known or n == "auto"]
+    if not names or unknown:
+        raise ValueError(f"auto: candidates must name registered combiners other than auto; "
+                         f"unknown: {unknown or 'none given'}; available: "
+                         f"{', '.join(sorted(set(known) - {'auto'}))}")
+    return Auto({n: known[n].make(metric, random_state, n_threads) for n in names})
 
 
 @hookimpl
 def autofuse_register_combiners(register: Callable[[CombinerSpec], None]) -> None:
+    register(CombinerSpec("best", _best, "the single best model by out-of-fold score"))
+    register(CombinerSpec("average", _average, "uniform average of the k best models "
+                          "(k chosen on out-of-fold score); soft voting"))
     register(CombinerSpec("caruana", _caruana,
                           f"greedy ensemble selection with replacement, {ENSEMBLE_SIZE} rounds "
                           "(Caruana et al., 2004); compiled core"))
+    register(CombinerSpec("stacking", _stacking, "a level-2 model on the members' "
+                          "out-of-fold predictions (non-negative linear by default)"))
+    register(CombinerSpec("prune", _prune, "the best blend within a budget of members, "
+                          "bytes or seconds per row; reports the Pareto front"))
+    register(CombinerSpec("auto", _auto, "the combiner with the best outer score (nested "
+                          "cross-validation) among best, average, caruana and stacking"))
 
 
 class KernelScore:

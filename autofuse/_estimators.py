@@ -38,7 +38,9 @@ class _AutoFuseEstimator(BaseEstimator):
     _task = ""  # the ``task`` passed to ``autofuse.fit``
 
     def __init__(self, time_limit: float | None = 60, n_trials: int | None = None,
-                 metric: Any = None, cv: Any = 5, learners: Any = None, storage: Any = None,
+                 metric: Any = None, cv: Any = 5, learners: Any = None,
+                 combiner: Any = _api.DEFAULT_COMBINER, combiner_options: Any = None,
+                 storage: Any = None,
                  n_jobs: int = 1, refit_full: bool = False, random_state: int | None = None,
                  verbose: int = 0) -> None:
         self.time_limit = time_limit
@@ -46,6 +48,8 @@ class _AutoFuseEstimator(BaseEstimator):
         self.metric = metric
         self.cv = cv
         self.learners = learners
+        self.combiner = combiner
+        self.combiner_options = combiner_options
         self.storage = storage
         self.n_jobs = n_jobs
         self.refit_full = refit_full
@@ -109,7 +113,8 @@ class _AutoFuseEstimator(BaseEstimator):
         check_consistent_length(X, y)
         self.model_: FusedModel = _api.fit(
             X, y, task=self._task, time_limit=self.time_limit, n_trials=self.n_trials,
-            metric=self.metric, cv=self.cv, learners=self.learners, storage=self.storage,
+            metric=self.metric, cv=self.cv, learners=self.learners, combiner=self.combiner,
+            combiner_options=self.combiner_options, storage=self.storage,
             n_jobs=self.n_jobs, refit_full=self.refit_full, random_state=self.random_state,
             verbose=self.verbose)
         if self.model_.classes_ is not None:
@@ -141,6 +146,9 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
         callable. Default (None): roc_auc for two classes, log_loss for more.
     cv : number of stratified folds, or a scikit-learn splitter or iterable of splits.
     learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
+    combiner : how the library is fused, as in ``autofuse.fit`` (``"caruana"``,
+        ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, ``"auto"``, a plugin's).
+    combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.
     n_jobs : trials run in parallel worker processes (-1: one per core).
@@ -150,7 +158,8 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
 
     Attributes
     ----------
-    model_ : FusedModel, the fitted blend (``weights_``, ``study_``, ``cv_score_``, ...).
+    model_ : FusedModel, the fitted fusion (``combiner_``, ``weights_``, ``outer_score_``,
+        ``study_``, ...).
     classes_ : ndarray, the class labels, in the order of ``predict_proba``'s columns.
     n_features_in_ : int, the number of columns seen in ``fit``.
     feature_names_in_ : ndarray of str, the column names seen in ``fit``; only set when
@@ -198,6 +207,9 @@ class AutoFuseRegressor(RegressorMixin, _AutoFuseEstimator):
         ``"r2"``, any scikit-learn scorer name or a scorer callable. Default (None): rmse.
     cv : number of (shuffled) folds, or a scikit-learn splitter or iterable of splits.
     learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
+    combiner : how the library is fused, as in ``autofuse.fit`` (``"caruana"``,
+        ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, ``"auto"``, a plugin's).
+    combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.
     n_jobs : trials run in parallel worker processes (-1: one per core).
@@ -207,7 +219,8 @@ class AutoFuseRegressor(RegressorMixin, _AutoFuseEstimator):
 
     Attributes
     ----------
-    model_ : FusedModel, the fitted blend (``weights_``, ``study_``, ``cv_score_``, ...).
+    model_ : FusedModel, the fitted fusion (``combiner_``, ``weights_``, ``outer_score_``,
+        ``study_``, ...).
     n_features_in_ : int, the number of columns seen in ``fit``.
     feature_names_in_ : ndarray of str, the column names seen in ``fit``; only set when
         ``X`` was a DataFrame with string column names.

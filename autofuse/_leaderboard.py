@@ -1,4 +1,5 @@
-"""The leaderboard: every trial of the study, and the blend and best single model above."""
+"""The leaderboard: the fusion, the best single model and every combiner tried on top, then
+every trial of the study."""
 
 from __future__ import annotations
 
@@ -12,31 +13,66 @@ if TYPE_CHECKING:
     import optuna
 
     from autofuse._scoring import RunMetric
+    from autofuse.combiners import LibraryView
+    from autofuse.combiners._fuse import FuseOutcome
+    from autofuse.combiners._nested import Assessment
 
 _STATUS = {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped",
            TrialState.FAIL: "failed", TrialState.RUNNING: "running",
            TrialState.WAITING: "waiting"}
 
 
-def build_leaderboard(study: optuna.Study, metric: RunMetric, weights: dict[int, float],
-                      blend_score: float, best_trial: int, combiner: str,
-                      blend_params: dict[str, Any], blend_note: str = "") -> pd.DataFrame:
-    """One row per trial (finished ones best first, then stopped and failed ones), with
-    ``model`` "blend" and "best single" rows on top. The score column is named after the
-    metric and holds cross-validated (out-of-fold) values. The blend row's ``learner`` is
-    the combiner that made it; its ``reason`` says why, if it is not the one asked for."""
+def _costs(view: LibraryView, uses: tuple[int, ...]) -> dict[str, Any]:
+    """Members, bytes of their pickled models, and seconds to predict 1,000 rows with all
+    of them (measured where a combiner measured it, else estimated from the search)."""
+    positions = [view.index(t) for t in uses]
+    return {"members": len(uses),
+            "bytes": int(view.model_bytes[positions].sum()) if positions else 0,
+            "predict_seconds_per_1000": 1000.0 * sum(view.latency(t)[10_000] for t in uses)
+            if view.has_models and all(t in view._source.latencies for t in uses) else
+            1000.0 * view.n_folds_fitted * float(view.predict_seconds[positions].sum())
+            / max(1, view.n_rows)}
+
+
+def _fusion_row(model: str, a: Assessment, view: LibraryView, metric: RunMetric,
+                reason: str) -> dict[str, Any]:
+    from autofuse.combiners._nested import as_jsonable
+
+    uses = a.fusion.uses if a.fusion is not None else ()
+    return {"model": model, "kind": "combiner", "trial": -1, "learner": a.name,
+            "params": as_jsonable(a.fusion.summary()) if a.fusion is not None else {},
+            metric.name: a.in_sample, "outer_score": a.outer, "fit_seconds": a.seconds,
+            "predict_seconds": np.nan, **_costs(view, uses), "weight": np.nan,
+            "status": "done" if a.ok else "failed", "reason": reason}
+
+
+def build_leaderboard(study: optuna.Study, metric: RunMetric, view: LibraryView,
+                      outcome: FuseOutcome, best_trial: int) -> pd.DataFrame:
+    """Rows, top down (``kind``): ``blend`` (the fusion the model predicts with), ``best
+    single``, ``combiner`` rows (``model`` "fusion:NAME") for every combiner tried
+    (in-sample and outer scores; why it was chosen or not), then ``trial`` rows, one per
+    trial (finished ones best first, then stopped and
+    failed ones). The metric's column holds out-of-fold values: honest for a trial, in
+    sample for a combiner (``outer_score`` is its honest one)."""
+    chosen = outcome.chosen
+    weights = chosen.fusion.weights
     rows: list[dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.WAITING:
             continue
+        done = t.state == TrialState.COMPLETE
+        in_view = done and t.number in view.trials
         rows.append({
             "model": f"{t.user_attrs.get('learner', t.params.get('learner', '?'))}#{t.number}",
-            "trial": t.number,
+            "kind": "trial", "trial": t.number,
             "learner": t.user_attrs.get("learner", t.params.get("learner")),
             "params": t.user_attrs.get("params", {}),
-            metric.name: t.value if t.state == TrialState.COMPLETE else np.nan,
+            metric.name: t.value if done else np.nan,
+            "outer_score": np.nan,
             "fit_seconds": t.user_attrs.get("fit_seconds", np.nan),
             "predict_seconds": t.user_attrs.get("predict_seconds", np.nan),
+            **(_costs(view, (t.number,)) if in_view else
+               {"members": np.nan, "bytes": np.nan, "predict_seconds_per_1000": np.nan}),
             "weight": weights.get(t.number, 0.0),
             "status": _STATUS.get(t.state, t.state.name.lower()),
             "reason": t.user_attrs.get("reason", ""),
@@ -45,16 +81,15 @@ def build_leaderboard(study: optuna.Study, metric: RunMetric, weights: dict[int,
     done = trials[trials["status"] == "done"].sort_values(
         metric.name, ascending=not metric.greater_is_better, kind="stable")
     rest = trials[trials["status"] != "done"]
-    members = done[done["trial"].isin(list(weights))]
-    best = done[done["trial"] == best_trial].iloc[0]
-    top = pd.DataFrame([
-        {"model": "blend", "trial": -1, "learner": combiner,
-         "params": {"members": len(members), **blend_params},
-         metric.name: blend_score, "fit_seconds": members["fit_seconds"].sum(),
-         "predict_seconds": members["predict_seconds"].sum(), "weight": 1.0,
-         "status": "done", "reason": blend_note},
-        {**best.to_dict(), "model": "best single", "weight": np.nan},
-    ])
-    board = pd.concat([top, done, rest], ignore_index=True)
+    blend = _fusion_row("blend", chosen, view, metric, outcome.note or chosen.reason)
+    blend["params"] = {"candidates": view.n_candidates, **blend["params"]}
+    blend["kind"] = "blend"
+    blend["weight"] = 1.0
+    best = {**done[done["trial"] == best_trial].iloc[0].to_dict(), "model": "best single",
+            "kind": "best single", "weight": np.nan}
+    tried = [_fusion_row(f"fusion:{a.name}", a, view, metric,
+                         a.reason or (f"failed: {a.error}" if a.error else ""))
+             for a in outcome.tried]
+    board = pd.concat([pd.DataFrame([blend, best, *tried]), done, rest], ignore_index=True)
     board["trial"] = board["trial"].astype(int)
     return board

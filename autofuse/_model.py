@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import platform
+import time
 import warnings
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from autofuse._cv import _predict
 from autofuse._data import conform
+from autofuse._member import Member
 
 if TYPE_CHECKING:
     import optuna
 
     from autofuse._data import DataSpec
     from autofuse._scoring import RunMetric
+    from autofuse.combiners import Fusion
 
-SAVE_FORMAT = 1
-
-
-@dataclass
-class Member:
-    """One model of the blend: a finished trial's fold models (or its refit on all rows)."""
-
-    trial: int
-    learner: str
-    params: dict[str, Any]
-    weight: float
-    models: list[Any]
-
-    def predict(self, frame: pd.DataFrame, data: DataSpec) -> np.ndarray:
-        out = _predict(self.models[0], frame, data)
-        for model in self.models[1:]:
-            out += _predict(model, frame, data)
-        return out / len(self.models)
+#: Version of the saved-model layout (2: the fused model predicts through a Fusion).
+SAVE_FORMAT = 2
+#: The file in a kept model library that lets a model be fused again: the table, the
+#: target and the folds the library was built on.
+CONTEXT_FILE = "context.pkl"
 
 
 #: Distributions whose versions a saved model records (plus those of the plugins it uses).
@@ -59,25 +48,37 @@ def _versions(distributions: Any = BASE_DISTRIBUTIONS) -> dict[str, str]:
 
 
 class FusedModel:
-    """A fitted autofuse model: the blend of the search's best models.
+    """A fitted autofuse model: the fusion of the search's best models.
 
-    Made by :func:`autofuse.fit`. Attributes: ``weights_`` (blend weight of each member,
-    by ``"learner#trial"``), ``study_`` (the Optuna study), ``classes_`` (classification),
-    ``task_``, ``metric_`` (its name), ``feature_names_in_``, ``best_single_`` (trial
-    number of the best single model), ``cv_score_`` (the blend's out-of-fold score).
+    Made by :func:`autofuse.fit` (or :meth:`fuse`, from the same library). Attributes:
+    ``combiner_`` (the combiner that made the fusion), ``fusion_`` (the fitted
+    ``autofuse.combiners.Fusion``), ``weights_`` (each member's share of the fusion, by
+    ``"learner#trial"``), ``cv_score_`` (the fusion's score on the out-of-fold predictions
+    it was fitted on: in sample for the combiner), ``outer_score_`` (its score from nested
+    cross-validation over those predictions: rows the combiner was not fitted on),
+    ``study_`` (the Optuna study), ``classes_`` (classification), ``task_``, ``metric_``
+    (its name), ``feature_names_in_``, ``best_single_`` (trial number of the best single
+    model).
     """
 
-    def __init__(self, *, data: DataSpec, metric: RunMetric, members: list[Member],
-                 best_single: Member, cv_score: float, study: optuna.Study,
-                 leaderboard: pd.DataFrame, refit_full: bool, fit_seconds: float,
+    def __init__(self, *, data: DataSpec, metric: RunMetric, fusion: Fusion, combiner: str,
+                 members: list[Member], best_single: Member, cv_score: float,
+                 outer_score: float, study: optuna.Study, leaderboard: pd.DataFrame,
+                 refit_full: bool, fit_seconds: float, random_state: int | None = None,
+                 library_dir: str | None = None,
                  plugin_distributions: tuple[str, ...] = ()) -> None:
         self._data = data
         self._metric = metric
-        self._members = members
+        self._members = {m.trial: m for m in members}
         self._best = best_single
         self._leaderboard = leaderboard
+        self._random_state = random_state
+        self._library_dir = library_dir
+        self.fusion_ = fusion
+        self.combiner_ = combiner
         self.study_ = study
         self.cv_score_ = cv_score
+        self.outer_score_ = outer_score
         self.refit_full = refit_full
         self.fit_seconds_ = fit_seconds
         self.task_ = data.task
@@ -85,19 +86,22 @@ class FusedModel:
         self.classes_ = data.classes
         self.feature_names_in_ = np.array([c.name for c in data.columns], dtype=object)
         self.best_single_ = best_single.trial
-        self.weights_ = pd.Series({f"{m.learner}#{m.trial}": m.weight for m in members},
-                                  name="weight").sort_values(ascending=False)
+        self.weights_ = pd.Series({f"{self._members[t].learner}#{t}": w
+                                   for t, w in fusion.weights.items()},
+                                  name="weight", dtype=float).sort_values(ascending=False)
         self.versions_ = _versions(BASE_DISTRIBUTIONS + tuple(plugin_distributions))
 
+    @property
+    def members(self) -> list[Member]:
+        """The members the fusion uses, heaviest first."""
+        return [self._members[t] for t in self.fusion_.uses]
+
     # ------------------------------------------------------------- prediction
-    def _blend(self, X: Any, members: list[Member] | None = None) -> np.ndarray:
+    def _blend(self, X: Any) -> np.ndarray:
         frame = conform(X, self._data)
-        members = self._members if members is None else members
-        out = None
-        for m in members:
-            part = m.weight * m.predict(frame, self._data)
-            out = part if out is None else out + part
-        return out
+        outputs = {t: self._members[t].predict(frame, self._data) for t in self.fusion_.uses}
+        out = np.asarray(self.fusion_.predict(outputs, frame), dtype=np.float64)
+        return out[:, None] if out.ndim == 1 else out
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_rows, n_classes), columns in ``classes_`` order."""
@@ -116,9 +120,7 @@ class FusedModel:
     def predict_best_single(self, X: Any) -> np.ndarray:
         """Predictions of the best single model (probabilities for classification), to
         compare with what the blend gives."""
-        best = Member(self._best.trial, self._best.learner, self._best.params, 1.0,
-                      self._best.models)
-        out = self._blend(X, [best])
+        out = self._best.predict(conform(X, self._data), self._data)
         return out[:, 0] if self.task_ == "regression" else out
 
     def score(self, X: Any, y: Any) -> float:
@@ -136,11 +138,74 @@ class FusedModel:
             target = np.array([index[v] for v in y.tolist()])
         return self._metric.score(blend, target)
 
+    # ------------------------------------------------------------- fusing again
+    def fuse(self, combiner: Any = "auto", *, library: str | None = None,
+             n_threads: int | None = None, **options: Any) -> FusedModel:
+        """A new fitted model fused from this run's model library by ``combiner`` (a
+        registered name, e.g. ``"stacking"``, ``"prune"``, ``"auto"``, or a
+        ``CombinerSpec``) with ``options`` (``model.fuse("prune", infer_limit=1e-4)``),
+        without running the search again. This model is left as it is.
+
+        Members predict by averaging their fold models (a ``refit_full`` model's refits
+        are not reused). The library must have been kept: ``fit(..., storage="sqlite:///run.db")`` keeps it
+        beside the database (``run.db.library/``), and ``autofuse fit`` in its run folder;
+        ``library`` points to it if it moved. A combiner that fails raises (no fallback).
+        """
+        from autofuse import plugins
+        from autofuse._core._greedy import default_threads
+        from autofuse._library import ModelLibrary
+        from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
+
+        directory = library or self._library_dir
+        context = os.path.join(directory, CONTEXT_FILE) if directory else None
+        if context is None or not os.path.exists(context):
+            where = f" ({directory} has no {CONTEXT_FILE})" if directory else ""
+            raise ValueError(
+                f"this model's library was not kept{where}, so it cannot be fused again: fit "
+                "with storage='sqlite:///run.db' (the library stays in run.db.library/), or "
+                "use the command line (autofuse fit keeps it in the run folder; autofuse "
+                "fuse RUN --combiner NAME), or pass library= where it is now")
+        threads = default_threads() if n_threads is None else int(n_threads)
+        name, built = make_combiner(combiner, options, plugins.combiners(), self._metric,
+                                    self._random_state, threads)
+        with open(context, "rb") as f:
+            saved = pickle.load(f)
+        store = ModelLibrary(directory)
+        from optuna.trial import TrialState
+
+        for t in self.study_.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if "learner" in t.user_attrs:
+                store.restore(t.number, t.user_attrs["learner"], t.user_attrs.get("params", {}),
+                              t.value, t.user_attrs)
+        start = time.monotonic()
+        view = library_view(store, saved["target"], saved["folds"], self._metric,
+                            frame=saved["frame"], data=self._data,
+                            random_state=self._random_state, n_threads=threads,
+                            deadline=None)
+        outcome = fuse_view(view, name, built)
+        model = build_model(study=self.study_, library=store, view=view, outcome=outcome,
+                            data=self._data, metric=self._metric,
+                            fit_seconds=time.monotonic() - start,
+                            random_state=self._random_state, library_dir=directory)
+        model.target_name_ = getattr(self, "target_name_", None)
+        return model
+
     # ------------------------------------------------------------- reporting
     def leaderboard(self) -> pd.DataFrame:
-        """Every trial of the study (learner, parameters, cross-validated score, fit and
-        predict seconds, blend weight, status, failure reason), with rows for the blend and
-        the best single model first."""
+        """The fusion (``model`` "blend"), the best single model, one row per combiner
+        tried (``model`` "fusion:NAME"), then every trial of the study (best first, then
+        stopped and failed ones).
+
+        Columns: ``kind`` ("blend", "best single", "combiner", "trial": select trials with
+        ``board[board["kind"] == "trial"]``), ``learner`` (the combiner, for the fusion rows), ``params``, the metric
+        (out-of-fold: honest for a trial, in sample for a combiner, which was fitted on
+        those predictions), ``outer_score`` (a combiner's score from nested
+        cross-validation: rows it was not fitted on), ``fit_seconds`` (for a combiner: its
+        fits, nested ones included), ``predict_seconds`` (a trial's, summed over folds),
+        ``members``, ``bytes`` (pickled models it needs), ``predict_seconds_per_1000``
+        (rows, as the fused model predicts: measured where a combiner measured it, else
+        estimated from the search's timings), ``weight`` (share in the fusion), ``status``
+        and ``reason`` (why a trial failed, why a combiner was chosen or not)."""
         return self._leaderboard.copy()
 
     def data_summary(self) -> pd.DataFrame:
@@ -149,7 +214,8 @@ class FusedModel:
 
     def __repr__(self) -> str:
         return (f"FusedModel(task={self.task_!r}, metric={self.metric_!r}, "
-                f"cv_score={self.cv_score_:.5g}, members={len(self._members)})")
+                f"combiner={self.combiner_!r}, outer_score={self.outer_score_:.5g}, "
+                f"members={len(self.fusion_.uses)})")
 
     # ------------------------------------------------------------- persistence
     def __getstate__(self) -> dict[str, Any]:
@@ -178,6 +244,47 @@ class FusedModel:
             pickle.dump({"format": SAVE_FORMAT, "versions": self.versions_}, f,
                         protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def save_context(directory: str, frame: pd.DataFrame, target: np.ndarray,
+                 folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Keep, in a persistent library, what fusing it again needs besides the study."""
+    path = os.path.join(directory, CONTEXT_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump({"frame": frame, "target": target, "folds": folds}, f,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def build_model(*, study: optuna.Study, library: Any, view: Any, outcome: Any,
+                data: DataSpec, metric: RunMetric, fit_seconds: float,
+                random_state: int | None, library_dir: str | None,
+                refit_full: bool = False) -> FusedModel:
+    """The fused model of a fusion step's outcome: the members its fusion uses and the
+    best single model loaded from the library, and the leaderboard."""
+    from autofuse import plugins
+    from autofuse._leaderboard import build_leaderboard
+
+    chosen = outcome.chosen
+    fusion = chosen.fusion
+
+    def member(trial: int) -> Member:
+        entry = library.entries[trial]
+        return Member(trial, entry.learner, entry.params, library.load_models(trial))
+
+    members = [member(t) for t in fusion.uses]
+    best_trial = view.trials[int(view.order()[0])]
+    best = next((m for m in members if m.trial == best_trial), None) or member(best_trial)
+    board = build_leaderboard(study, metric, view, outcome, best_trial)
+    return FusedModel(
+        data=data, metric=metric, fusion=fusion, combiner=chosen.name, members=members,
+        best_single=best, cv_score=float(chosen.in_sample), outer_score=float(chosen.outer),
+        study=study, leaderboard=board, refit_full=refit_full, fit_seconds=fit_seconds,
+        random_state=random_state, library_dir=library_dir,
+        plugin_distributions=plugins.distributions_of(
+            learners={m.learner for m in members} | {best.learner},
+            combiners={chosen.name}))
 
 
 def load(path: str) -> FusedModel:

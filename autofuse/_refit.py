@@ -13,7 +13,7 @@ from autofuse._core._greedy import default_threads
 
 if TYPE_CHECKING:
     from autofuse._budget import Budget
-    from autofuse._model import Member
+    from autofuse._member import Member
     from autofuse.search._runner import SearchContext
 
 log = logging.getLogger("autofuse")

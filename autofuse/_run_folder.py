@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autofuse._errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Version of run.json's layout.
 RUN_FORMAT = 1
+#: The kinds of leaderboard rows (its ``kind`` column), in the order they come.
+ROW_KINDS = ("blend", "best single", "combiner", "trial")
 
 
 class RunFolder:
@@ -121,6 +126,37 @@ class RunFolder:
     def write(self, record: dict[str, Any]) -> None:
         replace_file(self.record_path, json.dumps({"format": RUN_FORMAT, **record}, indent=2,
                                                   default=_json_default).encode() + b"\n")
+
+
+def read_leaderboard(folder: RunFolder) -> tuple[pd.DataFrame, str]:
+    """The run's leaderboard.csv, with a ``kind`` column (see ``row_kinds``), and the name
+    of its score column. An ``InputError`` if ``folder`` is not a run folder or its first
+    fit has not finished. The command line and the report both read it here."""
+    import pandas as pd
+
+    folder.require_run()
+    if not os.path.isfile(folder.leaderboard_path):
+        raise InputError(f"{folder.path} has no leaderboard.csv yet: its first fit has not "
+                         "finished")
+    board = pd.read_csv(folder.leaderboard_path, dtype={"reason": str, "model": str,
+                                                        "learner": str, "kind": str})
+    board["reason"] = board["reason"].fillna("")
+    board["kind"] = row_kinds(board)
+    metric = folder.read().get("result", {}).get("metric")
+    if metric not in board.columns:
+        raise InputError(f"{folder.leaderboard_path} has no score column {metric!r}")
+    return board, metric
+
+
+def row_kinds(board: pd.DataFrame) -> pd.Series:
+    """Each row's kind: "blend", "best single", "combiner" (``model`` "fusion:NAME") or
+    "trial". From the ``kind`` column, or, in a leaderboard written before it had one,
+    from ``model``."""
+    if "kind" in board.columns:
+        return board["kind"].astype(str)
+    model = board["model"].astype(str)
+    kinds = model.where(model.isin(ROW_KINDS[:2]), "trial")
+    return kinds.mask(model.str.startswith("fusion:"), "combiner")
 
 
 def replace_file(path: str, data: bytes) -> None:

@@ -83,7 +83,6 @@ class RunMetric:
         return self.reported(float(result.score))
 
 
-
 def run_metric(metric: Any, task: str, registered: Mapping[str, Any] | None = None) -> RunMetric:
     """Resolve ``metric`` (None picks the task's default) and check it fits ``task``.
 
@@ -115,9 +114,28 @@ def run_metric(metric: Any, task: str, registered: Mapping[str, Any] | None = No
     return RunMetric(resolved, task)
 
 
-def _plugin_metric(spec: Any, task: str) -> RunMetric:
-    from autofuse.metrics import SpecScorer
+class SpecScorer:
+    """A plugin's metric (an ``autofuse.metrics.MetricSpec``) as a scikit-learn style
+    scorer, higher always better (the core's generic path maximises a scorer):
+    ``scorer(estimator, X, y, sample_weight=None)``. It is pickled with the models of a run
+    judged by that metric."""
 
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.__name__ = spec.name
+
+    def __call__(self, estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
+        if sample_weight is not None:
+            raise ValueError(f"metric {self.spec.name!r} does not take sample weights")
+        if hasattr(estimator, "predict_proba"):
+            pred = estimator.predict_proba(X)
+        else:
+            pred = estimator.predict(X)
+        value = float(self.spec.score(np.asarray(y), np.asarray(pred)))
+        return value if self.spec.greater_is_better else -value
+
+
+def _plugin_metric(spec: Any, task: str) -> RunMetric:
     if task not in spec.tasks:
         raise ValueError(f"metric {spec.name!r} is for {', '.join(sorted(spec.tasks))} "
                          f"problems; this one is {task}")

@@ -10,11 +10,12 @@ uses it the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from autofuse._scoring import RunMetric as Metric
+from autofuse._scoring import SpecScorer  # noqa: F401  (models pickled before it moved)
 from autofuse.learners._spec import TASKS
 
 __all__ = ["Metric", "MetricSpec"]
@@ -53,21 +54,3 @@ class MetricSpec:
                              f"{sorted(TASKS)}; got {sorted(self.tasks)}")
         object.__setattr__(self, "tasks", frozenset(self.tasks))
 
-
-class SpecScorer:
-    """A ``MetricSpec`` as a scikit-learn style scorer, higher always better (the core's
-    generic path maximises a scorer): ``scorer(estimator, X, y, sample_weight=None)``."""
-
-    def __init__(self, spec: MetricSpec) -> None:
-        self.spec = spec
-        self.__name__ = spec.name
-
-    def __call__(self, estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
-        if sample_weight is not None:
-            raise ValueError(f"metric {self.spec.name!r} does not take sample weights")
-        if hasattr(estimator, "predict_proba"):
-            pred = estimator.predict_proba(X)
-        else:
-            pred = estimator.predict(X)
-        value = float(self.spec.score(np.asarray(y), np.asarray(pred)))
-        return value if self.spec.greater_is_better else -value

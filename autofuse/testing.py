@@ -9,9 +9,10 @@
 breast cancer, wine and diabetes data, with a text column, a boolean column and missing
 values added) for every task it claims, samples its search space, fits its portfolio,
 checks its predictions, pickling and determinism under a seed, and finally runs it through
-``autofuse.fit`` in worker processes, as a real run does. ``check_combiner(spec)`` fits the
-combiner on out-of-fold predictions of real models for each task and checks its weights,
-its determinism, pickling, and a run through ``autofuse.fit``. Each failure raises an
+``autofuse.fit`` in worker processes, as a real run does. ``check_combiner(spec)`` gives the
+combiner a library view of real models for each task (either contract: a fusion, or
+weights only) and checks its output, its determinism, pickling, its score on a held-out
+fold, and a run through ``autofuse.fit``. Each failure raises an
 ``AssertionError`` that names the learner or combiner, the task and the step.
 """
 
@@ -245,17 +246,19 @@ def _constant_prediction(target: np.ndarray, data: Any, folds: list) -> np.ndarr
 
 
 def _check_run(who: str, task: str, X: pd.DataFrame, y: np.ndarray, *, learners: Any,
-               combiner: Any, expect_learner: str | None, random_state: int) -> Any:
+               combiner: Any, expect_learner: str | None, random_state: int,
+               combiner_options: dict[str, Any] | None = None) -> Any:
     import autofuse
 
     try:
         model = autofuse.fit(X, y, task=task, n_trials=4, time_limit=120, cv=3,
                              learners=learners, combiner=combiner,
+                             combiner_options=combiner_options,
                              random_state=random_state, verbose=0)
     except Exception as exc:
         raise _fail(who, task, "autofuse.fit", _error(exc)) from exc
     board = model.leaderboard()
-    trials = board.iloc[2:]
+    trials = board[board["kind"] == "trial"]
     if expect_learner is not None:
         mine = trials[trials["learner"] == expect_learner]
         if not (mine["status"] == "done").any():
@@ -276,7 +279,7 @@ X, y = example_data(task)
 out = {"registered": name in autofuse.plugins.learners()}
 if out["registered"]:
     board = autofuse.fit(X, y, task=task, n_trials=n_trials, cv=3, time_limit=300,
-                         random_state=0, verbose=0).leaderboard().iloc[2:]
+                         random_state=0, verbose=0).leaderboard().query("kind == 'trial'")
     mine = board[board["learner"] == name]
     out["statuses"] = mine["status"].tolist()
     out["reasons"] = mine["reason"].astype(str).tolist()
@@ -316,6 +319,14 @@ def check_installed_learner(name: str, *, task: str = "binary", n_trials: int = 
 
 def _library(task: str, random_state: int) -> tuple[np.ndarray, np.ndarray, Any]:
     """Out-of-fold predictions of a few real, diverse models on the example table."""
+    P, target, data, _ = _library_view_parts(task, random_state)
+    return P, target, data
+
+
+def _library_view_parts(task: str, random_state: int
+                        ) -> tuple[np.ndarray, np.ndarray, Any, dict[str, Any]]:
+    """The example table's library: predictions, target, DataSpec, and what a
+    ``LibraryView`` takes besides (folds, frame, models, costs)."""
     from autofuse._cv import cross_fit, make_folds
     from autofuse._data import describe
     from autofuse.learners import BUILTIN_LEARNERS
@@ -327,24 +338,41 @@ def _library(task: str, random_state: int) -> tuple[np.ndarray, np.ndarray, Any]
     configs = [("linear", {}), ("linear", {"C": 0.01, "alpha": 100.0}), ("knn", {}),
                ("knn", {"n_neighbors": 30}), ("extra_trees", {"n_estimators": 50}),
                ("hist_gradient_boosting", {"max_iter": 50})]
-    P = np.stack([cross_fit(by_name[n], p, frame, target, data, folds, seed=random_state).oof
-                  for n, p in configs]).astype(np.float64)
-    return P, target, data
+    fits = [cross_fit(by_name[n], p, frame, target, data, folds, seed=random_state)
+            for n, p in configs]
+    P = np.stack([f.oof for f in fits]).astype(np.float64)
+    models = {i: f.models for i, f in enumerate(fits)}
+    extra = {"folds": folds, "frame": frame, "data": data, "models": models.__getitem__,
+             "learners": [n for n, _ in configs], "params": [p for _, p in configs],
+             "fit_seconds": [f.fit_seconds for f in fits],
+             "predict_seconds": [f.predict_seconds for f in fits],
+             "model_bytes": [len(pickle.dumps(f.models)) for f in fits]}
+    return P, target, data, extra
 
 
 def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", "regression"),
-                   metrics: dict[str, str] | None = None, run: bool = True,
-                   random_state: int = 0) -> None:
+                   metrics: dict[str, str] | None = None, options: dict[str, Any] | None = None,
+                   run: bool = True, random_state: int = 0) -> None:
     """Check that ``spec`` works as autofuse uses it; raise ``AssertionError`` if not.
 
-    For each task (metric: ``metrics[task]``, default roc_auc, log_loss, rmse) it is fitted
-    on out-of-fold predictions of six real models: its weights must be one finite number
-    per model (non-negative and summing to 1 for classification), its blend must score at
-    least as well as the best single model on the data it was fitted on, two fits with
-    one seed must agree, and the fitted combiner must pickle. With ``run``, it also fuses a
-    short ``autofuse.fit`` run.
+    For each task (metric: ``metrics[task]``, default roc_auc, log_loss, rmse) the combiner,
+    built with ``options``, is given a ``LibraryView`` of six real models' out-of-fold
+    predictions (with the table and the fitted fold models on request), under either
+    contract (``fuse(view)`` returning a ``Fusion``, or weights only). Checked: a
+    weights-only combiner's ``weights_`` (one finite number per model; non-negative and
+    summing to 1 for classification) and that its blend is at least as good as the best
+    single model on the rows it was fitted on; the fusion's predictions (shape, finite,
+    probabilities); two fits with one seed agree; the fusion pickles and predicts the
+    same; and **a held-out fold**: fitted on the other folds, it must score better than a
+    constant prediction and no worse than the best single model chosen on the same folds
+    by more than ``HELD_OUT_SLACK`` (relative), so a combiner that overfits its
+    out-of-fold inputs fails. With ``run``, it also fuses a short ``autofuse.fit`` run.
     """
     from autofuse._scoring import DEFAULT_METRICS, run_metric
+    from autofuse.combiners import LibraryView
+    from autofuse.combiners._base import WeightsOnly
+    from autofuse.combiners._best import BestSingle
+    from autofuse.combiners._nested import outer_predictions, predict_view
 
     if not isinstance(spec, CombinerSpec):
         raise AssertionError(f"check_combiner takes an autofuse.combiners.CombinerSpec, got "
@@ -354,40 +382,83 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
     for task in tasks:
         metric = run_metric(chosen[task], task)
         with _one_thread():
-            P, target, _ = _library(task, random_state)
-        weights = []
+            P, target, _, extra = _library_view_parts(task, random_state)
+        view = LibraryView.from_arrays(P, target, metric, random_state=random_state, **extra)
+        predictions = []
         for attempt in range(2):
             try:
-                combiner = spec.build(metric, random_state, 1)
-                combiner.fit(P, target)
+                combiner = spec.make(metric, random_state, 1, options)
+                fusion = combiner.fuse(view)
             except Exception as exc:
-                raise _fail(who, task, f"fit ({metric.name})", _error(exc)) from exc
-            w = np.asarray(getattr(combiner, "weights_", None), dtype=float)
-            if w.shape != (len(P),) or not np.all(np.isfinite(w)):
-                raise _fail(who, task, "weights_", f"must be {len(P)} finite numbers, got {w!r}")
-            if task != "regression" and (w.min() < 0 or not np.isclose(w.sum(), 1, atol=1e-6)):
-                raise _fail(who, task, "weights_", "classification weights must be "
-                            f"non-negative and sum to 1; got {w}")
-            weights.append(w)
-        if not np.allclose(weights[0], weights[1]):
+                step = "weights_" if "weights_" in str(exc) or "weight" in str(exc) else "fit"
+                raise _fail(who, task, f"{step} ({metric.name})", _error(exc)) from exc
+            try:
+                predictions.append(predict_view(fusion, view, who))
+            except Exception as exc:
+                raise _fail(who, task, "the fusion's predictions", _error(exc)) from exc
+        if not np.allclose(predictions[0], predictions[1]):
             raise _fail(who, task, "determinism", f"two fits with random_state={random_state} "
-                        f"gave weights {weights[0]} and {weights[1]}")
-        blend = metric.score(np.tensordot(weights[0], P, axes=1), target)
-        singles = [metric.score(p, target) for p in P]
-        best = max(singles) if metric.greater_is_better else min(singles)
-        if metric.better(best, blend) and abs(best - blend) > 1e-9 * max(1.0, abs(best)):
-            raise _fail(who, task, "quality", f"the blend's {metric.name} {blend:.6g} is worse "
-                        f"than the best single model's {best:.6g} on the data it was fitted on")
+                        "predict differently")
+        if isinstance(combiner, WeightsOnly):
+            blend = metric.score(predictions[0], target)
+            singles = [metric.score(p, target) for p in P]
+            best = max(singles) if metric.greater_is_better else min(singles)
+            if metric.better(best, blend) and abs(best - blend) > 1e-9 * max(1.0, abs(best)):
+                raise _fail(who, task, "quality", f"the blend's {metric.name} {blend:.6g} is "
+                            f"worse than the best single model's {best:.6g} on the data it "
+                            "was fitted on")
         try:
-            pickle.loads(pickle.dumps(combiner))
+            again = pickle.loads(pickle.dumps(fusion))
+            same = predict_view(again, view, who)
         except Exception as exc:
-            raise _fail(who, task, "pickling a fitted combiner", _error(exc)) from exc
+            raise _fail(who, task, "pickling the fusion", _error(exc)) from exc
+        if not np.allclose(same, predictions[0]):
+            raise _fail(who, task, "pickling the fusion", "the unpickled fusion predicts "
+                        "differently")
+        _check_held_out(who, task, combiner, view, outer_predictions, BestSingle())
         if run:
             X, y = example_data(task, random_state=random_state)
             model = _check_run(who, task, X, y, learners=["linear", "knn", "naive_bayes"]
                                if task != "regression" else ["linear", "knn"],
-                               combiner=spec, expect_learner=None, random_state=random_state)
+                               combiner=spec, combiner_options=options, expect_learner=None,
+                               random_state=random_state)
             row = model.leaderboard().iloc[0]
             if row["learner"] != spec.name or row["reason"]:
                 raise _fail(who, task, "autofuse.fit", f"the blend was made by "
                             f"{row['learner']!r}: {row['reason']}")
+
+
+#: How much worse (relative) than the best single model a combiner may score on a
+#: held-out fold before ``check_combiner`` calls it overfitted.
+HELD_OUT_SLACK = 0.02
+
+
+def _check_held_out(who: str, task: str, combiner: Any, view: Any, outer: Any,
+                    best: Any) -> None:
+    """Fitted on all folds but one and scored on the held-out one (nested): better than a
+    constant, and not much worse than the best single model chosen the same way."""
+    metric, target = view.metric, view.target
+    try:
+        mine = metric.score(outer(combiner, view, who), target)
+    except Exception as exc:
+        raise _fail(who, task, "held-out fold", _error(exc)) from exc
+    single = metric.score(outer(best, view, "best"), target)
+    constant = metric.score(_constant_prediction(target, _Spec(task, view.n_outputs),
+                                                 view.folds), target)
+    if not metric.better(mine, constant):
+        raise _fail(who, task, "held-out fold", f"{metric.name} {mine:.6g} on rows it was not "
+                    f"fitted on is no better than a constant prediction ({constant:.6g})")
+    limit = single - HELD_OUT_SLACK * abs(single) if metric.greater_is_better else \
+        single + HELD_OUT_SLACK * abs(single)
+    if metric.better(limit, mine):
+        raise _fail(who, task, "held-out fold", f"{metric.name} {mine:.6g} on rows it was not "
+                    f"fitted on is worse than the best single model's {single:.6g} by more "
+                    f"than {HELD_OUT_SLACK:.0%}: it overfits the out-of-fold predictions")
+
+
+class _Spec:
+    """What ``_constant_prediction`` reads of a DataSpec."""
+
+    def __init__(self, task: str, n_outputs: int) -> None:
+        self.task = task
+        self.classes = list(range(n_outputs))

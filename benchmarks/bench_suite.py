@@ -89,7 +89,7 @@ def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
                          verbose=0)
     wall = time.perf_counter() - t
     board = model.leaderboard()
-    counts = board["status"].iloc[2:].value_counts()
+    counts = board.loc[board["kind"] == "trial", "status"].value_counts()
     if classification:
         blend = model.predict_proba(X_te)
         single = model.predict_best_single(X_te)

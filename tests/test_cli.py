@@ -76,19 +76,26 @@ def test_fit_writes_a_complete_run_folder(run):
     assert {"autofuse", "scikit-learn", "optuna", "python"} <= set(record["versions"])
     (call,) = record["runs"]
     assert call["status"] == "done" and call["seconds"] > 0 and call["finished"] >= call["started"]
+    assert call["command"] == "fit" and call["combiner"] == "caruana"
     result = record["result"]
     assert result["task"] == "binary" and result["metric"] == "roc_auc"
+    assert result["combiner"] == "caruana" and 0.5 < result["outer_score"] <= 1
     assert result["classes"] == ["benign", "malignant"]
     assert sum(result["trials"].values()) == 6
     assert abs(sum(m["weight"] for m in result["members"]) - 1) < 1e-9
     assert [c["name"] for c in result["columns"]][-1] == "color"
     board = pd.read_csv(folder / "leaderboard.csv")
-    assert list(board["model"][:2]) == ["blend", "best single"] and len(board) == 6 + 2
+    assert list(board["model"][:3]) == ["blend", "best single", "fusion:caruana"]
+    assert list(board["kind"][:3]) == ["blend", "best single", "combiner"]
+    assert (board["kind"] == "trial").sum() == 6 and len(board) == 6 + 3
     assert board["roc_auc"].iloc[0] == pytest.approx(result["cv_score"])
-    json.loads(board["params"].iloc[2])  # parameters as JSON
+    assert board["outer_score"].iloc[0] == pytest.approx(result["outer_score"])
+    assert json.loads(board["params"].iloc[2])["members"] == len(result["members"])
+    json.loads(board["params"].iloc[3])  # parameters as JSON
     assert len(_study(folder).trials) == 6
     # stdout: a short summary a script can read; stderr (not a terminal): timestamped lines.
     assert f"run folder: {folder}" in done.stdout and "roc_auc" in done.stdout
+    assert f"{result['outer_score']:.6g} outer" in done.stdout
     lines = done.stderr.splitlines()
     assert lines and all(STAMP.match(line) for line in lines), done.stderr
     assert any("6/6 trials" in line for line in lines)
@@ -127,7 +134,7 @@ def test_resume_keeps_finished_trials_and_adds_more(run, tmp_path):
     record = json.loads((copy / "run.json").read_text())
     assert [c["status"] for c in record["runs"]] == ["done", "done"]
     assert record["runs"][1]["trials"] == 3 and sum(record["result"]["trials"].values()) == 9
-    assert len(pd.read_csv(copy / "leaderboard.csv")) == 9 + 2
+    assert (pd.read_csv(copy / "leaderboard.csv")["kind"] == "trial").sum() == 9
 
 
 @pytest.mark.parametrize("change, message", [
@@ -245,13 +252,116 @@ def test_leaderboard_views(run):
     table = autofuse("leaderboard", folder, "--top", 2, cwd=folder.parent)
     assert table.returncode == 0, table.stderr
     rows = table.stdout.splitlines()
-    assert rows[0].split()[:3] == ["model", "learner", "roc_auc"] and len(rows) == 1 + 2 + 2
+    assert rows[0].split()[:4] == ["model", "learner", "roc_auc", "outer_score"]
+    assert len(rows) == 1 + 3 + 2  # the header, blend, best single, fusion:caruana, 2 trials
     assert rows[1].split()[0] == "blend" and rows[2].startswith("best single")
+    assert rows[3].split()[:2] == ["fusion:caruana", "caruana"]
     as_json = json.loads(autofuse("leaderboard", folder, "--format", "json",
                                   cwd=folder.parent).stdout)
-    assert len(as_json) == 8 and isinstance(as_json[2]["params"], dict)
+    assert len(as_json) == 9 and all(isinstance(r["params"], dict) for r in as_json)
+    assert [r["kind"] for r in as_json[:4]] == ["blend", "best single", "combiner", "trial"]
+    assert as_json[2]["members"] >= 1 and as_json[2]["outer_score"] > 0.5
     as_csv = autofuse("leaderboard", folder, "--format", "csv", cwd=folder.parent).stdout
-    assert pd.read_csv(pd.io.common.StringIO(as_csv)).shape[0] == 8
+    board = pd.read_csv(pd.io.common.StringIO(as_csv))
+    assert board.shape[0] == 9 and {"outer_score", "members", "bytes",
+                                    "predict_seconds_per_1000"} <= set(board.columns)
+
+
+# ----------------------------------------------------------------- combiners, fuse
+
+def test_fit_passes_combiner_options_to_the_combiner(tmp_path):
+    _table(n=120).to_csv(tmp_path / "small.csv", index=False)
+    done = autofuse("fit", "small.csv", "--target", "diagnosis", "--trials", 2, "--cv", 3,
+                    "--learners", "linear", "--seed", 0, "--combiner", "stacking",
+                    "--combiner-option", "level2=gbm", "--combiner-option", "passthrough=false",
+                    "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "blend (stacking, " in done.stdout
+    record = json.loads((tmp_path / "small.autofuse" / "run.json").read_text())
+    assert record["config"]["combiner_options"] == {"level2": "gbm", "passthrough": False}
+    assert record["runs"][0]["combiner_options"] == {"level2": "gbm", "passthrough": False}
+    board = pd.read_csv(tmp_path / "small.autofuse" / "leaderboard.csv")
+    blend = board.iloc[0]
+    assert blend["learner"] == "stacking" and json.loads(blend["params"])["level2"] == "gbm"
+
+
+def test_fuse_fuses_the_run_again_without_searching(run, tmp_path):
+    import shutil
+
+    folder, data, _ = run
+    copy = tmp_path / "again"
+    shutil.copytree(folder, copy)
+    trials_before = len(_study(copy).trials)
+    model_before = (copy / "model.pkl").read_bytes()
+
+    done = autofuse("fuse", copy, "--combiner", "best", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "blend (best, 1 model): roc_auc" in done.stdout and " outer " in done.stdout
+    assert (copy / "model.pkl").read_bytes() != model_before
+    board = pd.read_csv(copy / "leaderboard.csv")
+    assert board["learner"].iloc[0] == "best" and list(board["model"][:3]) == [
+        "blend", "best single", "fusion:best"]
+    record = json.loads((copy / "run.json").read_text())
+    assert record["result"]["combiner"] == "best" and len(record["result"]["members"]) == 1
+
+    done = autofuse("fuse", copy, "--combiner", "prune", "--combiner-option", "max_members=2",
+                    "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    board = pd.read_csv(copy / "leaderboard.csv")
+    blend = board.iloc[0]
+    assert blend["learner"] == "prune" and blend["members"] <= 2
+    assert json.loads(blend["params"])["budget"] == {"max_members": 2}
+    assert "front" in json.loads(board.loc[board["model"] == "fusion:prune", "params"].iloc[0])
+    record = json.loads((copy / "run.json").read_text())
+    assert [c.get("command") for c in record["runs"]] == ["fit", "fuse", "fuse"]
+    assert [c["status"] for c in record["runs"]] == ["done"] * 3
+    assert record["runs"][2]["combiner"] == "prune"
+    assert record["runs"][2]["combiner_options"] == {"max_members": 2}
+    assert record["result"]["combiner"] == "prune" and len(record["result"]["members"]) <= 2
+    assert len(_study(copy).trials) == trials_before  # no search
+    assert "fusing the model library" in (copy / "run.log").read_text()
+
+    pred = autofuse("predict", copy, data, cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    labels = pd.read_csv(pd.io.common.StringIO(pred.stdout))["diagnosis"]
+    assert len(labels) == 300 and set(labels) <= {"benign", "malignant"}
+
+
+def test_fuse_refuses_an_unknown_combiner_or_option(run, tmp_path, capsys):
+    """In-process (``main``), to spare a subprocess per case; the run's model is kept."""
+    import shutil
+
+    from autofuse._cli import main
+
+    copy = tmp_path / "again"
+    shutil.copytree(run[0], copy)
+    model_before = (copy / "model.pkl").read_bytes()
+    cases = [(["--combiner", "magic"], "unknown combiner 'magic'"),
+             (["--combiner", "prune", "--combiner-option", "bogus=1"], "bogus"),
+             (["--combiner", "prune", "--combiner-option", "max_members=0"], "max_members")]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(["fuse", str(copy), *args]) == 2, args
+        captured = capsys.readouterr()
+        lines = captured.err.splitlines()
+        assert captured.out == "" and len(lines) == 1, captured.err
+        assert lines[0].startswith("autofuse fuse: error: ") and message in lines[0]
+    assert (copy / "model.pkl").read_bytes() == model_before
+    record = json.loads((copy / "run.json").read_text())
+    assert [c["status"] for c in record["runs"]] == ["done"] + ["bad input"] * 3
+    assert "unknown combiner 'magic'" in record["runs"][1]["error"]
+
+
+def test_fuse_needs_a_fitted_run(run, tmp_path):
+    folder, _, _ = run
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    record = json.loads((folder / "run.json").read_text())
+    del record["result"]
+    (unfinished / "run.json").write_text(json.dumps(record))
+    done = autofuse("fuse", unfinished, cwd=tmp_path)
+    assert done.returncode == 2 and "has no model.pkl yet" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_plugins_command(tmp_path):
@@ -293,6 +403,10 @@ BAD = [
      "unknown learner 'gpt'"),
     (["fit", "good.csv", "--target", "diagnosis", "--combiner", "magic"],
      "unknown combiner 'magic'"),
+    (["fit", "good.csv", "--target", "diagnosis", "--combiner", "average",
+      "--combiner-option", "kk=2"], "'kk'"),
+    (["fit", "good.csv", "--target", "diagnosis", "--combiner-option", "k"],
+     "argument --combiner-option: expected KEY=VALUE, got 'k'"),
     (["fit", "good.csv", "--target", "diagnosis", "--task", "regression"],
      "needs a numeric target"),
     (["fit", "good.csv", "--target", "diagnosis", "--time-limit", "-5"],
@@ -307,6 +421,8 @@ BAD = [
     (["predict", "missing_run", "good.csv"], "no such run folder or model file"),
     (["predict", "a_file", "good.csv"], "is not an autofuse model file"),
     (["leaderboard", "busy"], "is not an autofuse run folder"),
+    (["fuse", "busy"], "is not an autofuse run folder"),
+    (["fuse", "missing_run", "--combiner", "best"], "no such run folder"),
     (["report", "busy"], "is not an autofuse run folder"),
 ]
 

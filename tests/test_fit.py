@@ -49,7 +49,7 @@ def test_binary_dataframe_with_categoricals_strings_and_missing_values():
     assert list(board["model"][:2]) == ["blend", "best single"]
     assert {"learner", "params", "roc_auc", "fit_seconds", "predict_seconds", "weight",
             "status", "reason"} <= set(board.columns)
-    trials = board.iloc[2:]
+    trials = board[board["kind"] == "trial"]
     assert len(trials) == 6 and set(trials["learner"]) <= set(FAST)
     done = trials[trials["status"] == "done"]
     assert np.isclose(done["weight"].sum(), 1.0)
@@ -136,7 +136,7 @@ def test_a_learner_that_raises_fails_its_trials_and_the_run_goes_on():
     X, y = _table()
     model = autofuse.fit(X, y, n_trials=5, learners=[RAISES, "linear"], random_state=0,
                          verbose=0)
-    board = model.leaderboard().iloc[2:]
+    board = model.leaderboard().query("kind == 'trial'")
     failed = board[board["learner"] == "raises"]
     assert len(failed) >= 1 and (failed["status"] == "failed").all()
     assert failed["reason"].str.contains("RuntimeError: boom").all()
@@ -148,7 +148,7 @@ def test_a_search_space_that_raises_fails_its_trials_and_the_run_goes_on():
     X, y = _table()
     model = autofuse.fit(X, y, n_trials=4, learners=[BAD_SPACE, "linear"], random_state=0,
                          verbose=0)
-    board = model.leaderboard().iloc[2:]
+    board = model.leaderboard().query("kind == 'trial'")
     bad = board[board["status"] == "failed"]
     assert len(bad) >= 1 and bad["reason"].str.contains("sampling failed.*bad space").all()
     assert (board["status"] == "done").sum() >= 2
@@ -168,7 +168,7 @@ def test_time_budget_holds_even_with_a_learner_stuck_in_fit():
                          verbose=0)
     wall = time.perf_counter() - t
     assert wall <= 1.05 * limit, f"fit took {wall:.2f} s for a {limit} s budget"
-    board = model.leaderboard().iloc[2:]
+    board = model.leaderboard().query("kind == 'trial'")
     stuck = board[board["learner"] == "hangs"]
     assert len(stuck) >= 1
     assert stuck["reason"].str.contains("half of the search time|time limit").all()
@@ -180,11 +180,11 @@ def test_resume_from_sqlite_reuses_finished_trials(tmp_path):
     storage = f"sqlite:///{tmp_path / 'run.db'}"
     first = autofuse.fit(X, y, n_trials=4, learners=FAST, storage=storage, random_state=0,
                          verbose=0)
-    done_first = first.leaderboard().iloc[2:].query("status == 'done'")
+    done_first = first.leaderboard().query("kind == 'trial' and status == 'done'")
     assert (tmp_path / "run.db.library").is_dir()
     second = autofuse.fit(X, y, n_trials=2, learners=FAST, storage=storage, random_state=0,
                           verbose=0)
-    board = second.leaderboard().iloc[2:]
+    board = second.leaderboard().query("kind == 'trial'")
     assert len(board) == 6  # four reused, two new: nothing refitted
     old = board.set_index("trial").loc[done_first["trial"]]
     assert np.allclose(old["fit_seconds"].to_numpy(), done_first["fit_seconds"].to_numpy())
@@ -251,9 +251,9 @@ def test_parallel_trials_and_refit_full():
     X, y = _table(n=300)
     model = autofuse.fit(X, y, n_trials=6, learners=FAST, n_jobs=2, refit_full=True,
                          random_state=0, verbose=0)
-    board = model.leaderboard().iloc[2:]
+    board = model.leaderboard().query("kind == 'trial'")
     assert (board["status"] == "done").sum() >= 5
-    assert all(len(m.models) == 1 for m in model._members)  # refitted on all rows
+    assert all(len(m.models) == 1 for m in model.members)  # refitted on all rows
     assert model.predict_proba(X).shape == (300, 2)
 
 

@@ -26,8 +26,10 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from autofuse._cli import main
 
 FAST = "linear,naive_bayes,knn"
-SECTIONS = ("summary", "history", "learners", "blend", "latency", "leaderboard", "data",
-            "configuration", "fingerprint", "calls", "versions")
+#: The run's fusion step compares these (auto), so the report has several combiner rows.
+COMBINERS = ("best", "average", "caruana")
+SECTIONS = ("summary", "history", "learners", "blend", "combiners", "latency", "leaderboard",
+            "data", "configuration", "fingerprint", "calls", "versions")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -36,7 +38,8 @@ def _fit(tmp: Path, frame: pd.DataFrame, learners: str) -> Path:
     out = tmp / "train.autofuse"
     code = main(["fit", str(tmp / "train.csv"), "--target", "target", "--trials", "8",
                  "--cv", "3", "--seed", "0", "--learners", learners, "--out", str(out),
-                 "--quiet"])
+                 "--combiner", "auto", "--combiner-option",
+                 f"candidates={json.dumps(list(COMBINERS))}", "--quiet"])
     assert code == 0
     return out
 
@@ -149,7 +152,7 @@ def test_page_has_every_section_in_order(page):
     assert _Page(markup).sections == list(SECTIONS)
     assert markup.startswith("<!DOCTYPE html>")
     for heading in ("Optimisation history", "Score by learner", "The blend",
-                    "Score and predict time", "Leaderboard", "Data summary",
+                    "Combiners compared", "Score and predict time", "Leaderboard", "Data summary",
                     "Configuration", "Data fingerprint", "Calls", "Versions"):
         assert f">{heading}</h2>" in markup
 
@@ -160,11 +163,11 @@ def test_summary_says_what_fusion_bought(run, page):
     markup = page[3]
     summary = markup[markup.index('id="summary"'):markup.index('id="history"')]
     assert "higher is better" in summary
-    assert f"{result['cv_score']:.6g}" in summary
+    assert f"{result['outer_score']:.6g}" in summary and f"{result['cv_score']:.6g}" in summary
     assert f"{result['best_single']['score']:.6g}" in summary
     assert html.escape(result["best_single"]["model"]) in summary
-    gain = result["cv_score"] - result["best_single"]["score"]
-    assert f"{gain:+.4g}" in summary
+    gain = result["outer_score"] - result["best_single"]["score"]  # honest: the outer score
+    assert f"{gain:+.4g}" in summary and "blend (outer) vs best single" in summary
     t = result["trials"]
     assert f"{t['done']} done" in summary and f"{t['stopped']} stopped" in summary
 
@@ -190,6 +193,43 @@ def test_every_member_of_the_blend_appears(run, page):
         assert f"<td>{html.escape(member['model'])}</td>" in blend
 
 
+def test_combiners_are_compared_side_by_side(run, page):
+    markup = page[3]
+    section = markup[markup.index('id="combiners"'):markup.index('id="latency"')]
+    board = pd.read_csv(run / "leaderboard.csv")
+    rows = board[board["kind"] == "combiner"]
+    assert sorted(rows["learner"]) == sorted(COMBINERS)
+    assert list(rows["model"]) == [f"fusion:{name}" for name in rows["learner"]]
+    assert section.count("<tr") == 1 + len(rows)  # the header, then one row per combiner
+    chosen = json.loads((run / "run.json").read_text())["result"]["combiner"]
+    for _, row in rows.iterrows():
+        name = row["learner"]
+        cell = (f"<td><strong>{name}</strong> &#9733; chosen</td>" if name == chosen
+                else f"<td>{name}</td>")
+        assert cell in section, name
+        start = section.index(cell)
+        cells = section[start:section.index("</tr>", start)]
+        assert f"{row['roc_auc']:.6g}" in cells and f"{row['outer_score']:.6g}" in cells
+        assert f'<td class="num">{int(row["members"])}</td>' in cells
+    assert section.count("&#9733; chosen") == 1
+    blend = board[board["kind"] == "blend"].iloc[0]
+    assert blend["learner"] == chosen and blend["outer_score"] == pytest.approx(
+        rows.loc[rows["learner"] == chosen, "outer_score"].iloc[0])
+    alt = _Page(markup).images[-1]["alt"]
+    assert "Pareto frontier" in alt and all(name in alt for name in COMBINERS)
+
+
+def test_pareto_keeps_the_points_nothing_beats():
+    from autofuse._report._facts import pareto
+
+    points = [(1.0, 0.90), (2.0, 0.95), (3.0, 0.94), (0.5, 0.80), (2.0, 0.93),
+              (np.nan, 0.99), (4.0, 0.96)]
+    assert pareto(points, greater_is_better=True).tolist() == [3, 0, 1, 6]
+    errors = [(1.0, 3.0), (2.0, 2.0), (3.0, 2.5), (0.5, 4.0)]
+    assert pareto(errors, greater_is_better=False).tolist() == [3, 0, 1]
+    assert pareto([], greater_is_better=True).size == 0
+
+
 def test_page_loads_nothing_from_outside(page):
     markup = page[3]
     assert not re.search(r"https?://", markup)
@@ -202,8 +242,11 @@ def test_tables_cover_the_leaderboard_data_configuration_calls_and_versions(run,
     markup = page[3]
     record = json.loads((run / "run.json").read_text())
     board = pd.read_csv(run / "leaderboard.csv")
-    for model in board["model"].iloc[:22]:
-        assert f"<td>{html.escape(model)}</td>" in markup
+    trials = board[board["kind"] == "trial"]
+    assert len(board) - len(trials) == 2 + len(COMBINERS)
+    leaderboard = markup[markup.index('id="leaderboard"'):markup.index('id="data"')]
+    for model in [*board.loc[board["kind"] != "trial", "model"], *trials["model"].iloc[:20]]:
+        assert f"<td>{html.escape(model)}</td>" in leaderboard
     for column in record["result"]["columns"]:
         assert f"<td>{html.escape(column['name'])}</td>" in markup
     dropped = [c for c in record["result"]["columns"] if c["action"] == "drop"]
@@ -249,7 +292,7 @@ def test_regression_lower_is_better(regression_run):
     assert "rmse" in summary and "lower is better" in summary
     facts = read_facts(RunFolder(str(regression_run)))
     assert not facts.greater_is_better
-    assert facts.gain == pytest.approx(facts.best_score - facts.blend_score)
+    assert facts.gain == pytest.approx(facts.best_score - facts.blend_outer)
     assert facts.learners[0] == facts.trials.loc[facts.trials["score"].idxmin(), "learner"]
     for png in _data_pngs(markup):
         assert min(_png_size(png)) > 0
@@ -266,14 +309,15 @@ def test_running_best_goes_the_metric_s_way():
 
 def _one_trial(record, board):
     """Only the best trial finished; a failed trial with no score and no times."""
-    trials = board[~board["model"].isin(["blend", "best single"])]
+    trials = board[board["kind"] == "trial"]
     failed = trials.iloc[[0]].assign(model="knn#99", trial=99, learner="knn", status="failed",
                                      weight=0.0, reason="boom")
     failed[record["result"]["metric"]] = np.nan
-    failed["predict_seconds"] = 0.0
-    board = pd.concat([board.iloc[:3], failed], ignore_index=True)
+    board = pd.concat([board[board["kind"] != "trial"], trials.iloc[[0]], failed],
+                      ignore_index=True)
     board["predict_seconds"] = 0.0  # a time of 0 on a log axis
-    best = board.iloc[2]["model"]
+    board["predict_seconds_per_1000"] = 0.0
+    best = trials["model"].iloc[0]
     record["result"]["members"] = [{"model": best, "weight": 1.0}]
     record["result"]["trials"] = {"done": 1, "stopped": 0, "failed": 1}
     return record, board, [best]
@@ -281,7 +325,7 @@ def _one_trial(record, board):
 
 def _members_from_board(record, board):
     del record["result"]["members"]
-    weighted = board["weight"].fillna(0).gt(0) & board["trial"].ge(0)
+    weighted = board["weight"].fillna(0).gt(0) & board["kind"].eq("trial")
     return record, board, list(board.loc[weighted, "model"])
 
 
@@ -291,7 +335,33 @@ def _no_members(record, board):
     return record, board, []
 
 
-@pytest.mark.parametrize("edit", [_one_trial, _members_from_board, _no_members])
+def _with_prune(record, board):
+    """A prune row with its Pareto front, as ``autofuse fuse --combiner prune`` writes."""
+    trials = board[board["kind"] == "trial"]
+    top = [int(t) for t in trials["trial"].iloc[:3]]
+    front = [{"members": top[:k], "score": 0.9 + 0.01 * k, "latency_1": 1e-3 * k,
+              "latency_10000": 1e-5 * k, "bytes": 1000 * k} for k in (1, 2, 3)]
+    front[1]["latency_10000"] = None  # not measured
+    metric = record["result"]["metric"]
+    prune = board[board["kind"] == "combiner"].iloc[[0]].assign(
+        model="fusion:prune", learner="prune", status="done", reason="",
+        params=json.dumps({"members": 2, "method": "greedy", "front": front}))
+    prune[metric] = 0.92
+    board = pd.concat([board[board["kind"] != "trial"], prune, trials], ignore_index=True)
+    return record, board, list(m["model"] for m in record["result"]["members"])
+
+
+def _older_leaderboard(record, board):
+    """A run folder written before combiner rows: no kind, outer score, members, bytes or
+    predict time per 1,000 rows; run.json without an outer score."""
+    board = board[~board["model"].str.startswith("fusion:")].drop(
+        columns=["kind", "outer_score", "members", "bytes", "predict_seconds_per_1000"])
+    del record["result"]["outer_score"]
+    return record, board, list(m["model"] for m in record["result"]["members"])
+
+
+@pytest.mark.parametrize("edit", [_one_trial, _members_from_board, _no_members, _with_prune,
+                                  _older_leaderboard])
 def test_unusual_runs_still_make_a_whole_page(run, tmp_path, edit):
     folder = _copy_run(run, tmp_path / "run")
     record = json.loads((folder / "run.json").read_text())
@@ -312,6 +382,14 @@ def test_unusual_runs_still_make_a_whole_page(run, tmp_path, edit):
         assert "no member weights" in blend
     if edit is _members_from_board:
         assert "run.json names no members" in blend
+    combiners = markup[markup.index('id="combiners"'):markup.index('id="latency"')]
+    if edit is _with_prune:
+        assert "<td>prune</td>" in combiners and "3 points (drawn below)" in combiners
+        assert "prune&#x27;s front of 2 blends" in markup  # the one not measured is left out
+    if edit is _older_leaderboard:
+        assert "no combiner rows" in combiners
+        summary = markup[markup.index('id="summary"'):markup.index('id="history"')]
+        assert "blend (in sample) vs best single" in summary
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -1,8 +1,9 @@
 """The ``autofuse`` command (also ``python -m autofuse``), for hands-off runs.
 
-``fit`` searches and fuses into a run folder (and resumes one), ``predict`` applies a
-fitted model to a table, ``leaderboard`` prints a run's trials, ``report`` writes its HTML
-report, ``plugins`` lists the plugins. Exit codes: 0 done, 2 bad usage or bad input (one
+``fit`` searches and fuses into a run folder (and resumes one), ``fuse`` fuses a run's
+models again with another combiner, ``predict`` applies a fitted model to a table,
+``leaderboard`` prints a run's trials and combiners, ``report`` writes its HTML report,
+``plugins`` lists the plugins. Exit codes: 0 done, 2 bad usage or bad input (one
 line on stderr says what), 1 failure, 130 interrupted (Ctrl-C).
 """
 
@@ -31,13 +32,14 @@ def _one_line(text: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from autofuse._cli import _fit, _predict, _views
+    from autofuse._cli import _fit, _fuse, _predict, _views
 
     parser = _Parser(prog="autofuse",
                      description="AutoML that searches many learners and fuses the best.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
     _fit.add_parser(commands)
+    _fuse.add_parser(commands)
     _predict.add_parser(commands)
     _views.add_parsers(commands)
     return parser

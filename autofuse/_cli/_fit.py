@@ -3,8 +3,9 @@
 A new run records its configuration in ``run.json`` before the search starts. Running
 ``autofuse fit`` again on the same folder continues it: options that define the run (the
 target, task, metric, seed, learners, folds, storage) are taken from ``run.json`` and may
-not change; ``--time-limit``, ``--trials``, ``--jobs``, ``--combiner``, ``--refit-full`` and
-the verbosity apply to the new call. The data must be the same table (its fingerprint is
+not change; ``--time-limit``, ``--trials``, ``--jobs``, ``--combiner`` and
+``--combiner-option`` (they change only the fusion), ``--refit-full`` and the verbosity
+apply to the new call. The data must be the same table (its fingerprint is
 checked); finished trials are kept, not refitted.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shutil
 import sys
@@ -19,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from autofuse._cli import _combiner_options
 from autofuse._errors import InputError, input_errors
 from autofuse._progress import PROGRESS
 from autofuse._run_folder import RunFolder
@@ -32,9 +35,10 @@ FIXED = ("target", "task", "metric", "seed", "learners", "cv", "storage")
 DEFAULTS: dict[str, Any] = {"target": None, "task": None, "metric": None, "seed": None,
                             "learners": None, "cv": 5, "storage": None, "time_limit": 60.0,
                             "trials": None, "jobs": 1, "combiner": "caruana",
-                            "refit_full": False}
+                            "combiner_options": None, "refit_full": False}
 _FLAGS = {name: "--" + name.replace("_", "-") for name in DEFAULTS}
 _FLAGS["seed"] = "--seed"
+_FLAGS["combiner_options"] = "--combiner-option"
 
 
 def default_out(data: str) -> str:
@@ -45,7 +49,8 @@ def default_out(data: str) -> str:
     return os.path.splitext(name)[0] + ".autofuse"
 
 
-def _now() -> str:
+def now() -> str:
+    """The time now, UTC, as ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -99,7 +104,7 @@ def _split(frame: Any, target: str, path: str) -> tuple[Any, Any]:
     return frame.drop(columns=[target]), frame[target]
 
 
-class _Logs:
+class Logs:
     """The call's log: every message to ``run.log`` with a timestamp, and to stderr at the
     level the verbosity asks for (with a timestamp when stderr is not a terminal)."""
 
@@ -121,10 +126,10 @@ class _Logs:
         log.addHandler(self.file)
         log.addHandler(self.stderr)
 
-    def traceback(self) -> None:
+    def traceback(self, what: str = "the fit failed") -> None:
         """The current exception's traceback, in the log file only."""
-        self.file.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "the fit failed",
-                                        None, sys.exc_info()))
+        self.file.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, what, None,
+                                        sys.exc_info()))
 
     def close(self) -> None:
         for handler in (self.file, self.stderr):
@@ -135,21 +140,32 @@ class _Logs:
 
 
 def _count(board: Any) -> dict[str, int]:
-    trials = board.iloc[2:]
+    trials = board[board["kind"] == "trial"]
     return {status: int((trials["status"] == status).sum())
             for status in ("done", "stopped", "failed")}
 
 
-def _result(model: Any) -> dict[str, Any]:
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None (JSON null) where it is NaN or infinite."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def result_of(model: Any) -> dict[str, Any]:
+    """What run.json records of a fitted (or fused) model: its task and metric, the
+    fusion's combiner, in-sample (``cv_score``) and outer (nested cross-validation)
+    scores, members and weights, the best single model, the trial counts, the data
+    summary."""
     board = model.leaderboard()
     metric = model.metric_
-    blend, best = board.iloc[0], board.iloc[1]
+    blend = board[board["kind"] == "blend"].iloc[0]
+    best = board[board["kind"] == "best single"].iloc[0]
     return {
         "task": model.task_, "metric": metric,
         "greater_is_better": bool(model._metric.greater_is_better),
         "classes": None if model.classes_ is None else model.classes_.tolist(),
-        "cv_score": float(model.cv_score_),
-        "combiner": blend["learner"], "combiner_note": blend["reason"],
+        "cv_score": float(model.cv_score_), "outer_score": _finite(model.outer_score_),
+        "combiner": model.combiner_, "combiner_note": blend["reason"],
         "best_single": {"model": f"{best['learner']}#{best['trial']}", "learner": best["learner"],
                         "score": float(best[metric])},
         "members": [{"model": k, "weight": float(w)} for k, w in model.weights_.items()],
@@ -159,7 +175,8 @@ def _result(model: Any) -> dict[str, Any]:
     }
 
 
-def _write_outputs(folder: RunFolder, model: Any) -> None:
+def write_outputs(folder: RunFolder, model: Any) -> None:
+    """model.pkl and leaderboard.csv of ``model``, each replaced whole."""
     import json
 
     from autofuse._tables import write_table
@@ -213,19 +230,20 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
         _check_same_data(record["data"], data, args.data)
     X, y = _split(frame, config["target"], args.data)
     if record is None:
-        record = {"created": _now(), "config": config,
+        record = {"created": now(), "config": config,
                   "data": {"file": os.path.abspath(args.data), **data}, "runs": []}
     for call in record["runs"]:
         if call["status"] == "running":  # that call never came back: killed
             call["status"] = "killed"
     verbose = 0 if args.quiet else 2 if args.verbose else 1
-    call = {"started": _now(), "status": "running", "data": os.path.abspath(args.data),
+    call = {"command": "fit", "started": now(), "status": "running",
+            "data": os.path.abspath(args.data),
             **{k: config[k] for k in ("time_limit", "trials", "jobs", "combiner",
-                                      "refit_full")}}
+                                      "combiner_options", "refit_full")}}
     record["runs"].append(call)
     record["config"] = config  # the latest call's; the defining options never change
     folder.write(record)
-    logs = _Logs(folder, verbose)
+    logs = Logs(folder, verbose)
     start = time.monotonic()
     try:
         log.info("%s %s: %d rows, %d columns, target %r; run folder %s",
@@ -236,42 +254,60 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
                 X, y, time_limit=config["time_limit"], n_trials=config["trials"],
                 metric=config["metric"], task=config["task"], cv=config["cv"], groups=None,
                 learners=config["learners"], combiner=config["combiner"],
+                combiner_options=config.get("combiner_options"),
                 storage=config["storage"] or folder.storage_url, n_jobs=config["jobs"],
                 refit_full=config["refit_full"], random_state=config["seed"],
                 verbose=verbose, library_dir=folder.library_dir)
-        _write_outputs(folder, model)
+        write_outputs(folder, model)
     except BaseException as exc:
-        call["seconds"] = round(time.monotonic() - start, 3)
-        call["finished"] = _now()
-        if isinstance(exc, InputError):
-            call["status"], call["error"] = "bad input", str(exc)
-        elif isinstance(exc, KeyboardInterrupt):
-            call["status"] = "interrupted"
-        else:
-            call["status"], call["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        end_call(call, start, exc)
+        if call["status"] == "failed":
             logs.traceback()
             exc.autofuse_hint = f" (details in {folder.log_path})"
         folder.write(record)
         raise
     finally:
         logs.close()
-    call["seconds"] = round(time.monotonic() - start, 3)
-    call["finished"] = _now()
-    call["status"] = "done"
-    record["result"] = _result(model)
+    end_call(call, start)
+    record["result"] = result_of(model)
     record["versions"] = model.versions_
     folder.write(record)
     _summary(out, folder, record["result"])
     return 0
 
 
+def end_call(call: dict[str, Any], start: float, exc: BaseException | None = None) -> None:
+    """Record in ``call`` (one of run.json's calls) how it ended: its seconds since
+    ``start`` (``time.monotonic``), its end, and its status: done, or by ``exc``, bad input,
+    interrupted or failed, with the error."""
+    call["seconds"] = round(time.monotonic() - start, 3)
+    call["finished"] = now()
+    if exc is None:
+        call["status"] = "done"
+    elif isinstance(exc, InputError):
+        call["status"], call["error"] = "bad input", str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        call["status"] = "interrupted"
+    else:
+        call["status"], call["error"] = "failed", f"{type(exc).__name__}: {exc}"
+
+
+def blend_line(result: dict[str, Any]) -> str:
+    """The summary's line on the fusion: combiner, members, in-sample and outer scores."""
+    outer = result.get("outer_score")
+    n = len(result["members"])
+    return (f"blend ({result['combiner']}, {n} model{'' if n == 1 else 's'}): "
+            f"{result['metric']} {result['cv_score']:.6g} in sample, "
+            f"{'-' if outer is None else f'{outer:.6g}'} outer (nested cross-validation)\n")
+
+
 def _summary(out: TextIO, folder: RunFolder, result: dict[str, Any]) -> None:
     metric, t = result["metric"], result["trials"]
     best = result["best_single"]
     out.write(f"run folder: {folder.path}\n"
-              f"blend ({result['combiner']}, {len(result['members'])} models): {metric} "
-              f"{result['cv_score']:.6g} (cross-validated)\n"
-              f"best single model: {best['model']}: {metric} {best['score']:.6g}\n"
+              f"{blend_line(result)}"
+              f"best single model: {best['model']}: {metric} {best['score']:.6g} "
+              "(cross-validated)\n"
               f"trials: {t['done']} done, {t['stopped']} stopped, {t['failed']} failed\n"
               f"model: {folder.model_path}\n")
 
@@ -321,7 +357,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--seed", type=int, help="seed of the folds, the search and the learners")
     p.add_argument("--learners", type=_names, metavar="A,B",
                    help="learners to search (default: every installed one; see autofuse plugins)")
-    p.add_argument("--combiner", help="how the models are fused (default caruana)")
+    _combiner_options.add_arguments(p, default=DEFAULTS["combiner"])
     p.add_argument("--cv", type=_positive(int), metavar="K", help="folds (default 5)")
     p.add_argument("--refit-full", action="store_const", const=True,
                    help="refit the blend's models on all rows if time allows")

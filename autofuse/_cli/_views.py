@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import warnings
 from dataclasses import asdict
 from typing import Any, TextIO
@@ -13,35 +12,20 @@ from typing import Any, TextIO
 import pandas as pd
 
 from autofuse._cli._fit import count_arg
-from autofuse._errors import InputError
-from autofuse._run_folder import RunFolder
+from autofuse._run_folder import RunFolder, read_leaderboard
 
-#: Columns of the leaderboard's table view (the metric's column goes after ``learner``).
-TABLE_COLUMNS = ("model", "learner", "fit_seconds", "predict_seconds", "weight", "status",
-                 "reason")
+#: Columns of the leaderboard's table view, the metric's column after ``learner`` (those a
+#: leaderboard.csv written by an older autofuse lacks are left out).
+TABLE_COLUMNS = ("model", "learner", "outer_score", "fit_seconds", "predict_seconds",
+                 "members", "weight", "status", "reason")
 #: The table view cuts reasons to this many characters (the CSV and JSON keep them whole).
 REASON_WIDTH = 70
-
-
-def read_leaderboard(folder: RunFolder) -> tuple[pd.DataFrame, str]:
-    """The run's leaderboard and the name of its score column."""
-    folder.require_run()
-    if not os.path.isfile(folder.leaderboard_path):
-        raise InputError(f"{folder.path} has no leaderboard.csv yet: its first fit has not "
-                         "finished")
-    board = pd.read_csv(folder.leaderboard_path, dtype={"reason": str, "model": str,
-                                                        "learner": str})
-    board["reason"] = board["reason"].fillna("")
-    metric = folder.read().get("result", {}).get("metric")
-    if metric not in board.columns:
-        raise InputError(f"{folder.leaderboard_path} has no score column {metric!r}")
-    return board, metric
 
 
 def _leaderboard(args: argparse.Namespace, out: TextIO) -> int:
     board, metric = read_leaderboard(RunFolder(args.run))
     if args.top is not None:
-        board = board.iloc[:2 + args.top]  # the blend and best single rows, then the top
+        board = top_trials(board, args.top)
     if args.format == "csv":
         board.to_csv(out, index=False)
     elif args.format == "json":
@@ -51,12 +35,33 @@ def _leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(records, out, indent=2)
         out.write("\n")
     else:
-        view = board[["model", "learner", metric, *TABLE_COLUMNS[2:]]].copy()
+        columns = [c for c in TABLE_COLUMNS[2:] if c in board.columns]
+        view = board[["model", "learner", metric, *columns]].copy()
         view["reason"] = view["reason"].astype(str).map(
             lambda r: r if len(r) <= REASON_WIDTH else r[:REASON_WIDTH - 3] + "...")
-        out.write(view.to_string(index=False, float_format=lambda v: f"{v:.5g}",
-                                 na_rep="-") + "\n")
+        text = _left(view, ("model", "learner", "status", "reason")).to_string(
+            index=False, float_format=lambda v: f"{v:.5g}", na_rep="-")
+        out.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
     return 0
+
+
+def _left(view: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``view`` with these text columns (and their headers) padded to align left."""
+    view = view.copy()
+    names = {}
+    for name in columns:
+        values = view[name].fillna("-").astype(str)
+        width = max(int(values.str.len().max()) if len(values) else 0, len(name))
+        view[name] = values.str.ljust(width)
+        names[name] = name.ljust(width)
+    return view.rename(columns=names)
+
+
+def top_trials(board: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The rows that are not trials (blend, best single, combiners), then the first ``n``
+    trials (the best ones: the leaderboard lists trials best first)."""
+    trial = board["kind"] == "trial"
+    return board[~trial | (trial.cumsum() <= n)]
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
@@ -93,11 +98,14 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def add_parsers(commands: Any) -> None:
-    p = commands.add_parser("leaderboard", help="print a run's trials, best first",
-                            description="Print a run's leaderboard: the blend and the best "
-                            "single model, then every trial (finished ones best first).")
+    p = commands.add_parser("leaderboard", help="print a run's combiners and trials, best first",
+                            description="Print a run's leaderboard: the blend, the best "
+                            "single model and every combiner tried (fusion:NAME, with its "
+                            "in-sample and outer score), then every trial (finished ones "
+                            "best first).")
     p.add_argument("run", metavar="RUN", help="run folder")
-    p.add_argument("--top", type=count_arg, help="show only the N best trials")
+    p.add_argument("--top", type=count_arg, help="show only the N best trials (after the "
+                   "blend, best single and combiner rows)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(handler=_leaderboard)
 

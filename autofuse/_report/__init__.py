@@ -1,9 +1,10 @@
 """``autofuse report RUN``: one self-contained HTML page about a run folder.
 
 The page shows what the run found (the blend against the best single model), how the
-search went, what the blend is made of and what it costs to predict, with the run's
-configuration, data fingerprint, calls and package versions. Its figures are PNGs inside
-the file, so it can be mailed or archived and opens offline.
+search went, what the blend is made of, the combiners tried side by side (in-sample and
+outer scores, size, predict time) and score against predict time with the Pareto
+frontier, with the run's configuration, data fingerprint, calls and package versions. Its
+figures are PNGs inside the file, so it can be mailed or archived and opens offline.
 
 ``_facts`` reads and checks the run, ``_plots`` draws the figures (matplotlib, the
 ``report`` extra, imported only here), ``_page`` lays them out and ``_html`` holds the

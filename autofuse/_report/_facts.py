@@ -3,6 +3,7 @@ in one place, so that the plots only draw and the page only lays out."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -12,10 +13,7 @@ import numpy as np
 import pandas as pd
 
 from autofuse._errors import InputError
-from autofuse._run_folder import RunFolder
-
-#: The leaderboard's first two rows, which are not trials.
-SUMMARY_ROWS = ("blend", "best single")
+from autofuse._run_folder import RunFolder, read_leaderboard
 
 
 @dataclass(frozen=True)
@@ -29,14 +27,54 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Combiner:
+    """One combiner tried on the run's library (a ``fusion:NAME`` row of the leaderboard).
+
+    ``score`` is in sample (the fusion fitted and scored on the same out-of-fold
+    predictions), ``outer`` from nested cross-validation (rows it was not fitted on).
+    ``chosen`` marks the one the model predicts with.
+    """
+
+    name: str
+    score: float
+    outer: float
+    members: float
+    bytes: float
+    per_1000: float  # seconds to predict 1,000 rows
+    fit_seconds: float
+    status: str
+    reason: str
+    params: dict[str, Any]
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """A blend on prune's Pareto front: its members (trials), in-sample score, seconds to
+    predict 1,000 rows (NaN when prune did not measure it) and bytes."""
+
+    members: tuple[int, ...]
+    score: float
+    per_1000: float
+    bytes: float
+
+
+@dataclass(frozen=True)
 class RunFacts:
     """One run, as the report shows it.
 
     ``trials`` holds the finished trials (status "done" with a score), in trial order, with
-    columns ``trial``, ``model``, ``learner``, ``score``, ``fit_seconds`` and
-    ``predict_seconds``. ``learners`` lists the learners that finished a trial, best
-    first. ``gain`` is what fusion bought: the blend's score less the best single model's,
-    signed so that positive is better whichever way the metric goes.
+    columns ``trial``, ``model``, ``learner``, ``score``, ``fit_seconds``,
+    ``predict_seconds`` (the out-of-fold rows) and ``per_1000`` (seconds to predict 1,000
+    rows; NaN where the leaderboard has no such time). ``learners`` lists the learners
+    that finished a trial, best first. ``blend_score`` is the blend's in-sample score
+    (run.json's ``cv_score``: its combiner fitted and scored on the same out-of-fold
+    predictions), ``blend_outer`` its outer score (nested cross-validation; NaN for a run
+    written before autofuse recorded it). ``gain`` is what fusion bought: the blend's
+    outer score (its in-sample one when there is none) less the best single model's
+    cross-validated score, signed so that positive is better whichever way the metric
+    goes. ``combiners`` are the leaderboard's combiner rows (see ``Combiner``); ``front``
+    is prune's Pareto front when prune was tried.
     """
 
     name: str
@@ -49,7 +87,8 @@ class RunFacts:
     combiner: str
     combiner_note: str
     blend_score: float
-    blend_predict_seconds: float
+    blend_outer: float
+    blend_per_1000: float  # seconds to predict 1,000 rows
     best_model: str
     best_score: float
     gain: float
@@ -57,6 +96,19 @@ class RunFacts:
     members_from: str  # "run.json", "leaderboard.csv" or "" when neither names them
     trials: pd.DataFrame
     learners: list[str]
+    combiners: list[Combiner]
+    front: list[FrontPoint]
+
+    @property
+    def blend_compared(self) -> float:
+        """The blend's score set beside the trials' (and used for ``gain``): its outer
+        score, or its in-sample one when run.json has no outer score."""
+        return self.blend_outer if math.isfinite(self.blend_outer) else self.blend_score
+
+    @property
+    def compared_as(self) -> str:
+        """What ``blend_compared`` is: "outer" or "in sample"."""
+        return "outer" if math.isfinite(self.blend_outer) else "in sample"
 
     @property
     def result(self) -> dict[str, Any]:
@@ -70,8 +122,6 @@ class RunFacts:
 def read_facts(folder: RunFolder) -> RunFacts:
     """The facts of the run in ``folder``; an ``InputError`` if it is not a run folder or
     its first fit has not finished."""
-    from autofuse._cli._views import read_leaderboard
-
     folder.require_run()
     record = folder.read()
     result = record.get("result")
@@ -79,28 +129,50 @@ def read_facts(folder: RunFolder) -> RunFacts:
         raise InputError(f"{folder.path} has no result yet: its first fit has not finished")
     board, metric = read_leaderboard(folder)
     greater = bool(result.get("greater_is_better", True))
-    rows = board[~board["model"].isin(SUMMARY_ROWS)]
-    trials = _finished(rows, metric)
-    blend = board[board["model"] == "blend"]
+    rows = board[board["kind"] == "trial"]
+    trials = _finished(rows, metric, _rows_per_fold(record))
+    blend = board[board["kind"] == "blend"]
     best = result.get("best_single") or {}
     members, members_from = _members(result, rows)
     blend_score = float(result["cv_score"])
+    blend_outer = _number(result.get("outer_score", _cell(blend, "outer_score")))
     best_score = float(best.get("score", math.nan))
-    if members and all(math.isfinite(m.predict_seconds) for m in members):
-        blend_predict = float(sum(m.predict_seconds for m in members))
-    else:
-        blend_predict = float(blend["predict_seconds"].iloc[0]) if len(blend) else math.nan
+    combiner = str(result.get("combiner") or (blend["learner"].iloc[0] if len(blend)
+                                              else "blend"))
+    blend_per_1000 = _number(_cell(blend, "predict_seconds_per_1000"))
+    if not math.isfinite(blend_per_1000) and members:  # an older leaderboard
+        by_model = trials.set_index("model")["per_1000"]
+        blend_per_1000 = float(sum(by_model.get(m.model, math.nan) for m in members))
+    combiners = _combiners(board, metric, combiner)
     return RunFacts(
         name=os.path.basename(folder.path), path=folder.path, record=record, board=board,
         metric=metric, greater_is_better=greater, task=str(result.get("task", "")),
-        combiner=str(result.get("combiner") or (blend["learner"].iloc[0] if len(blend)
-                                                else "blend")),
-        combiner_note=str(result.get("combiner_note") or ""),
-        blend_score=blend_score, blend_predict_seconds=blend_predict,
+        combiner=combiner, combiner_note=str(result.get("combiner_note") or ""),
+        blend_score=blend_score, blend_outer=blend_outer, blend_per_1000=blend_per_1000,
         best_model=str(best.get("model", "")), best_score=best_score,
-        gain=gain(blend_score, best_score, greater), members=members,
+        gain=gain(blend_outer if math.isfinite(blend_outer) else blend_score, best_score,
+                  greater), members=members,
         members_from=members_from, trials=trials,
-        learners=_learners_best_first(trials, greater))
+        learners=_learners_best_first(trials, greater),
+        combiners=combiners, front=_front(combiners, blend, combiner))
+
+
+def pareto(points: Any, greater_is_better: bool) -> np.ndarray:
+    """The indices of the points ``(seconds, score)`` that no other point dominates (as
+    fast or faster and as good or better, one of them strictly), fastest first. Points
+    with a missing value are left out."""
+    values = np.asarray(points, dtype=float).reshape(-1, 2)
+    keep = np.flatnonzero(np.isfinite(values).all(axis=1))
+    sign = 1.0 if greater_is_better else -1.0
+    # Fastest first; among equal times the best score first, so it is the one kept.
+    order = keep[np.lexsort((-sign * values[keep, 1], values[keep, 0]))]
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if sign * values[i, 1] > best:
+            front.append(int(i))
+            best = sign * values[i, 1]
+    return np.array(front, dtype=int)
 
 
 def gain(blend: float, best: float, greater_is_better: bool) -> float:
@@ -117,14 +189,89 @@ def running_best(scores: Any, greater_is_better: bool) -> np.ndarray:
     return step.accumulate(values)
 
 
-def _finished(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+def _finished(rows: pd.DataFrame, metric: str, rows_per_fold: float) -> pd.DataFrame:
     done = rows[(rows["status"] == "done")].copy()
     done["score"] = pd.to_numeric(done[metric], errors="coerce")
     done = done[np.isfinite(done["score"])]
-    columns = ["trial", "model", "learner", "score", "fit_seconds", "predict_seconds"]
+    if "predict_seconds_per_1000" in done.columns:
+        done["per_1000"] = pd.to_numeric(done["predict_seconds_per_1000"], errors="coerce")
+    else:  # an older leaderboard: estimated from the seconds to predict the folds
+        done["per_1000"] = 1000.0 * pd.to_numeric(done["predict_seconds"],
+                                                  errors="coerce") / rows_per_fold
+    columns = ["trial", "model", "learner", "score", "fit_seconds", "predict_seconds",
+               "per_1000"]
     done = done[columns].sort_values("trial", kind="stable").reset_index(drop=True)
     done["learner"] = done["learner"].astype(str)
     return done
+
+
+def _rows_per_fold(record: dict[str, Any]) -> float:
+    """Rows a fold model predicted, on average: each trial predicts every row once over
+    its folds, so this many per fold (NaN when run.json does not say)."""
+    rows = record.get("data", {}).get("rows")
+    folds = record.get("config", {}).get("cv")
+    if isinstance(rows, int) and isinstance(folds, int) and rows > 0 and folds > 0:
+        return rows / folds
+    return math.nan
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _cell(rows: pd.DataFrame, column: str) -> Any:
+    """The first row's value in ``column``; NaN when there is no row or no column."""
+    return rows[column].iloc[0] if len(rows) and column in rows.columns else math.nan
+
+
+def _params(value: Any) -> dict[str, Any]:
+    if not isinstance(value, str) or not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _combiners(board: pd.DataFrame, metric: str, chosen: str) -> list[Combiner]:
+    """The combiner rows, in the leaderboard's order; the chosen one is the first done row
+    named like the blend's combiner."""
+    out = []
+    marked = False
+    for _, r in board[board["kind"] == "combiner"].iterrows():
+        name = str(r["learner"]) if isinstance(r["learner"], str) else \
+            str(r["model"]).removeprefix("fusion:")
+        status = str(r["status"])
+        is_chosen = not marked and name == chosen and status == "done"
+        marked = marked or is_chosen
+        out.append(Combiner(
+            name=name, score=_number(r[metric]), outer=_number(r.get("outer_score")),
+            members=_number(r.get("members")), bytes=_number(r.get("bytes")),
+            per_1000=_number(r.get("predict_seconds_per_1000")),
+            fit_seconds=_number(r.get("fit_seconds")), status=status,
+            reason=str(r["reason"]), params=_params(r.get("params")), chosen=is_chosen))
+    return out
+
+
+def _front(combiners: list[Combiner], blend: pd.DataFrame, chosen: str) -> list[FrontPoint]:
+    """Prune's Pareto front: from its combiner row, or the blend's params when the blend is
+    prune's and no combiner row was written."""
+    params = next((c.params for c in combiners if c.name == "prune"), None)
+    if params is None and chosen == "prune" and len(blend):
+        params = _params(blend["params"].iloc[0])
+    points = []
+    for p in (params or {}).get("front") or []:
+        if not isinstance(p, dict):
+            continue
+        seconds = _number(p.get("latency_10000"))
+        points.append(FrontPoint(tuple(int(t) for t in p.get("members") or ()),
+                                 _number(p.get("score")), 1000.0 * seconds,
+                                 _number(p.get("bytes"))))
+    return points
 
 
 def _learners_best_first(trials: pd.DataFrame, greater_is_better: bool) -> list[str]:

@@ -1,4 +1,5 @@
-"""Caruana-style greedy ensemble selection as a combiner."""
+"""``caruana``: Caruana-style greedy ensemble selection, on arrays (``CaruanaSelection``,
+an estimator) and as a combiner of the fusion contract (``Caruana``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from autofuse._core import select
+from autofuse._core._greedy import _check_int
 from autofuse._core._prepare import check_finite_predictions, check_predictions
+from autofuse.combiners._base import Combiner
+from autofuse.combiners._fusion import Fusion, WeightedFusion
+from autofuse.combiners._view import LibraryView
 
 
 class CaruanaSelection(BaseEstimator):
@@ -129,3 +134,39 @@ class CaruanaSelection(BaseEstimator):
         used = np.flatnonzero(self.weights_)
         blend = np.tensordot(self.weights_[used], P[used], axes=1)
         return blend[:, 0] if self._squeeze else blend
+
+
+class Caruana(Combiner):
+    """``caruana``: greedy ensemble selection (``CaruanaSelection``) over the candidates,
+    as a combiner of the fusion contract.
+
+    Parameters: ``ensemble_size`` (rounds, default 50), ``init_size`` (sorted
+    initialisation), ``n_bags`` and ``bag_fraction`` (bagged selection), as in
+    ``CaruanaSelection``; the run's metric, seed and threads come from the view.
+    """
+
+    def __init__(self, ensemble_size: int = 50, init_size: int = 0, n_bags: int = 1,
+                 bag_fraction: float = 0.5) -> None:
+        self.ensemble_size = ensemble_size
+        self.init_size = init_size
+        self.n_bags = n_bags
+        self.bag_fraction = bag_fraction
+        # Checked now, before any long work.
+        for name in ("ensemble_size", "n_bags"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("init_size", init_size, 0)
+        if init_size > ensemble_size:
+            raise ValueError(f"init_size ({init_size}) cannot exceed ensemble_size "
+                             f"({ensemble_size})")
+        if not (isinstance(bag_fraction, (float, int)) and 0.0 < bag_fraction <= 1.0):
+            raise ValueError(f"bag_fraction must be in (0, 1], got {bag_fraction!r}")
+
+    def fuse(self, view: LibraryView) -> Fusion:
+        selection = CaruanaSelection(
+            view.metric.selection, ensemble_size=self.ensemble_size,
+            init_size=min(self.init_size, view.n_candidates), n_bags=self.n_bags,
+            bag_fraction=self.bag_fraction, random_state=view.random_state,
+            n_threads=view.n_threads).fit(view.predictions, view.target)
+        rounds = selection.n_rounds_
+        return WeightedFusion({t: w for t, w in zip(view.trials, selection.weights_) if w},
+                              {"rounds": int(np.sum(rounds))})

@@ -1,0 +1,93 @@
+"""``autofuse fuse RUN --combiner NAME``: fuse a run's model library again, no new search.
+
+The run's model (model.pkl) is fused anew from the library its fit kept in the run folder
+(``FusedModel.fuse``): the same finished trials, another combiner or other options. The
+new model replaces model.pkl and leaderboard.csv (whole, as ``autofuse fit`` writes them),
+run.json's result describes it, and the call is recorded among the run's calls. The study
+is left as it is: a later ``autofuse fit`` on the folder resumes the search and fuses again
+with its own ``--combiner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from typing import Any, TextIO
+
+from autofuse._cli import _combiner_options
+from autofuse._cli._fit import Logs, blend_line, end_call, now, result_of, write_outputs
+from autofuse._errors import input_errors
+from autofuse._run_folder import RunFolder
+
+log = logging.getLogger("autofuse")
+
+#: The combiner ``autofuse fuse`` uses unless told otherwise.
+DEFAULT_COMBINER = "auto"
+
+
+def _run_fuse(args: argparse.Namespace, out: TextIO) -> int:
+    folder = RunFolder(args.run)
+    folder.require_run()
+    folder.lock()
+    try:
+        return _fuse_locked(args, out, folder)
+    finally:
+        folder.unlock()
+
+
+def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> int:
+    from autofuse._cli._predict import load_model
+
+    record = folder.read()
+    model = load_model(folder.path)
+    name = args.combiner or DEFAULT_COMBINER
+    options = args.combiner_options or {}
+    for call in record["runs"]:
+        if call["status"] == "running":  # that call never came back: killed
+            call["status"] = "killed"
+    call: dict[str, Any] = {"command": "fuse", "started": now(), "status": "running",
+                            "combiner": name, "combiner_options": options or None}
+    record["runs"].append(call)
+    folder.write(record)
+    logs = Logs(folder, 0 if args.quiet else 2 if args.verbose else 1)
+    start = time.monotonic()
+    try:
+        log.info("fusing the model library of %s again with %r%s", folder.path, name,
+                 f", options {options}" if options else "")
+        with input_errors():  # an unknown combiner or option, a library not kept
+            fused = model.fuse(name, library=folder.library_dir, **options)
+        if getattr(fused, "target_name_", None) is None:
+            # predict names its column, and leaves DATA's target out, by the target's name
+            fused.target_name_ = getattr(model, "target_name_", None)
+        write_outputs(folder, fused)
+    except BaseException as exc:
+        end_call(call, start, exc)
+        if call["status"] == "failed":
+            logs.traceback("the fusion failed")
+            exc.autofuse_hint = f" (details in {folder.log_path})"
+        folder.write(record)
+        raise
+    finally:
+        logs.close()
+    end_call(call, start)
+    result = record["result"] = result_of(fused)
+    record["versions"] = fused.versions_
+    folder.write(record)
+    out.write(f"run folder: {folder.path}\n{blend_line(result)}"
+              f"model: {folder.model_path}\n")
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "fuse", help="fuse a run's models again with another combiner, without searching",
+        description="Fuse the finished trials of a run folder again, with another combiner "
+        "or other options, without searching again: replaces the run's model.pkl and "
+        "leaderboard.csv. Needs the model library its fit kept in the folder.")
+    p.add_argument("run", metavar="RUN", help="run folder")
+    _combiner_options.add_arguments(p, default=DEFAULT_COMBINER)
+    noise = p.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", action="store_true", help="errors only on stderr")
+    noise.add_argument("--verbose", action="store_true", help="every message on stderr")
+    p.set_defaults(handler=_run_fuse)

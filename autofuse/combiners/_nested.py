@@ -1,0 +1,131 @@
+"""Honest scores for a combiner: nested cross-validation over the out-of-fold predictions.
+
+A combiner scored on the rows it was fitted on flatters itself (stacking most of all). The
+outer score fits the combiner on the view of k-1 folds and predicts the held-out fold, fold
+after fold; the held-out predictions together are scored once. The in-sample score (the
+fusion fitted on every row, scored on those rows) is reported beside it, labelled so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autofuse.combiners._base import Combiner
+from autofuse.combiners._fusion import Fusion
+from autofuse.combiners._view import LibraryView
+
+#: Outer folds made when the view has fewer than two folds (a holdout split).
+OUTER_FOLDS = 5
+#: Probabilities this far from a distribution are a combiner's bug, not rounding.
+PROBABILITY_TOLERANCE = 1e-6
+
+
+@dataclass
+class Assessment:
+    """A combiner tried on a view: its fusion (fitted on every row) and both scores."""
+
+    name: str
+    fusion: Fusion | None = None
+    in_sample: float = float("nan")  # the fusion's score on the rows it was fitted on
+    outer: float = float("nan")  # nested cross-validation: rows it was not fitted on
+    outer_predictions: np.ndarray | None = field(default=None, repr=False)
+    seconds: float = 0.0  # fitting it and its nested fits
+    nested_seconds: float = 0.0  # the nested fits alone
+    error: str = ""  # why it failed, when it did
+    reason: str = ""  # why it was chosen or not (auto)
+
+    @property
+    def ok(self) -> bool:
+        return self.fusion is not None and not self.error
+
+
+def outer_folds(view: LibraryView) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The view's folds, or (a holdout view) ``OUTER_FOLDS`` seeded folds of its rows."""
+    if len(view.folds) >= 2:
+        return view.folds
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    seed = view.random_state or 0
+    splitter = (KFold(OUTER_FOLDS, shuffle=True, random_state=seed)
+                if view.task == "regression" else
+                StratifiedKFold(OUTER_FOLDS, shuffle=True, random_state=seed))
+    return [(np.asarray(a), np.asarray(b))
+            for a, b in splitter.split(np.zeros((view.n_rows, 1)), view.target)]
+
+
+def predict_view(fusion: Fusion, view: LibraryView, who: str = "the combiner") -> np.ndarray:
+    """The fusion's prediction of the view's rows from their out-of-fold predictions,
+    checked: the right shape, finite, and a probability for classification."""
+    missing = [t for t in fusion.uses if t not in view.trials]
+    if missing:
+        raise ValueError(f"{who}'s fusion uses trials {missing[:5]} that are not candidates")
+    X = view.frame() if fusion.needs_table else None
+    out = np.asarray(fusion.predict(view.outputs(fusion.uses), X), dtype=np.float64)
+    if out.ndim == 1:
+        out = out[:, None]
+    if out.shape != (view.n_rows, view.n_outputs):
+        raise ValueError(f"{who}'s fusion predicted shape {out.shape}; expected "
+                         f"({view.n_rows}, {view.n_outputs})")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{who}'s fusion predicted NaN or infinite values")
+    if view.task != "regression":
+        tol = PROBABILITY_TOLERANCE
+        if out.min() < -tol or out.max() > 1 + tol or not np.allclose(out.sum(1), 1, atol=1e-4):
+            raise ValueError(f"{who}'s fusion must predict probabilities in [0, 1] whose rows "
+                             "sum to 1")
+    return out
+
+
+def outer_predictions(combiner: Combiner, view: LibraryView, who: str = "the combiner"
+                      ) -> np.ndarray:
+    """Nested cross-validation: each outer fold's rows predicted by the combiner fitted on
+    the other folds' rows."""
+    out = np.full((view.n_rows, view.n_outputs), np.nan)
+    for train, valid in outer_folds(view):
+        inner = combiner.fuse(view.subset(train))
+        out[valid] = predict_view(inner, view.subset(valid), who)
+    return out
+
+
+def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = True
+           ) -> Assessment:
+    """Fit ``combiner`` on ``view`` and score it in sample and (``nested``) out of sample.
+    An exception of the combiner is caught and recorded: a combiner never takes a run
+    down."""
+    result = Assessment(name)
+    start = time.perf_counter()
+    who = f"combiner {name!r}"
+    try:
+        if nested:
+            result.outer_predictions = outer_predictions(combiner, view, who)
+            result.outer = view.metric.score(result.outer_predictions, view.target)
+            result.nested_seconds = time.perf_counter() - start
+        result.fusion = combiner.fuse(view)
+        result.in_sample = view.metric.score(predict_view(result.fusion, view, who),
+                                             view.target)
+    except Exception as exc:  # noqa: BLE001 - reported, the run goes on
+        result.fusion = None
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def better(view: LibraryView, a: float, b: float) -> bool:
+    """Whether score ``a`` beats ``b`` in the metric's direction (NaN never does)."""
+    if np.isnan(a):
+        return False
+    return bool(np.isnan(b) or view.metric.better(a, b))
+
+
+def as_jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): as_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_jsonable(v) for v in value]
+    return value

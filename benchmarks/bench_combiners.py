@@ -1,0 +1,245 @@
+"""Every combiner on every dataset of ../shared/datasets: test score, honest (outer) and
+in-sample scores, members, bytes and prediction latency; ``prune`` under a latency budget
+beside AutoGluon's rule.
+
+For each dataset: a fixed 25% test split (seed 0, stratified for classification), one
+``autofuse.fit(train, time_limit=60, random_state=0)`` whose library is kept (SQLite in a
+temporary folder), then ``model.fuse(name)`` for each of best, average, caruana, stacking
+and auto, from the same library. Each fused model is scored on the test rows with
+scikit-learn's metric functions (not autofuse's own code), and its latency is measured by
+predicting a batch of 10,000 test rows (drawn with replacement; median of 3).
+
+Then ``prune`` with ``infer_limit`` a fifth of the full (caruana) blend's measured latency
+per row at batch 10,000, greedy and ``method="drop_worst"`` (AutoGluon's rule: drop the
+lowest-scoring member until the limit is met); its measured latency is checked against
+the limit + 10%, and its test score against the full blend's.
+
+    python benchmarks/bench_combiners.py                     # all datasets, 60 s each
+    python benchmarks/bench_combiners.py --datasets mpg,car --time-limit 20
+    python benchmarks/bench_combiners.py --out combiners.json
+    python benchmarks/bench_combiners.py --summary combiners.json   # tables from a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_suite import DATASETS, score  # noqa: E402
+
+import autofuse  # noqa: E402
+
+COMBINERS = ("best", "average", "caruana", "stacking", "auto")
+#: Rows per latency batch, and the number of timed batches (the median is kept).
+BATCH, REPEATS = 10_000, 3
+
+
+def latency(model: autofuse.FusedModel, X: pd.DataFrame) -> float:
+    """Seconds per row to predict a batch of ``BATCH`` rows drawn from ``X``."""
+    batch = X.iloc[np.random.default_rng(0).integers(0, len(X), size=BATCH)]
+    times = []
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        model.predict(batch)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) / BATCH
+
+
+def predictions(model: autofuse.FusedModel, X: pd.DataFrame, task: str) -> np.ndarray:
+    return model.predict(X) if task == "regression" else model.predict_proba(X)
+
+
+def describe(model: autofuse.FusedModel, row: pd.Series, X_te: pd.DataFrame, y_te: np.ndarray,
+             classes: np.ndarray | None, seconds: float) -> dict:
+    blend = model.leaderboard().iloc[0]
+    return {"combiner": model.combiner_,
+            "test": score(row["metric"], y_te, predictions(model, X_te, row["task"]), classes),
+            "outer": float(model.outer_score_), "in_sample": float(model.cv_score_),
+            "members": int(blend["members"]), "bytes": int(blend["bytes"]),
+            "latency": latency(model, X_te), "fuse_seconds": seconds}
+
+
+def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
+    frame = pd.read_csv(os.path.join(DATASETS, row["file"]))
+    y = frame.pop(row["target"]).to_numpy()
+    task = row["task"]
+    classification = task != "regression"
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        frame, y, test_size=0.25, random_state=0, stratify=y if classification else None)
+    classes = np.unique(y_tr) if classification else None
+
+    t = time.perf_counter()
+    model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"], task=task,
+                         random_state=0, verbose=0, combiner="caruana",
+                         storage=f"sqlite:///{os.path.join(workdir, row['name'])}.db")
+    out = {"dataset": row["name"], "task": task, "metric": row["metric"],
+           "rows": int(len(frame)), "fit_seconds": time.perf_counter() - t, "combiners": {}}
+    for name in COMBINERS:
+        t = time.perf_counter()
+        try:
+            fused = model.fuse(name)
+        except Exception as exc:  # reported in the table; the others go on
+            out["combiners"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        out["combiners"][name] = describe(fused, row, X_te, y_te, classes,
+                                          time.perf_counter() - t)
+        if name == "auto":
+            rows = fused.leaderboard().query("kind == 'combiner'")
+            out["nested_seconds"] = float(rows["fit_seconds"].sum())
+    full = out["combiners"]["caruana"]
+    if "latency" in full:
+        limit = full["latency"] / 5
+        out["infer_limit"] = limit
+        for method in ("greedy", "drop_worst"):
+            key = "prune" if method == "greedy" else "prune_drop_worst"
+            t = time.perf_counter()
+            try:
+                fused = model.fuse("prune", infer_limit=limit, method=method)
+            except ValueError as exc:
+                out["combiners"][key] = {"error": str(exc)}
+                continue
+            out["combiners"][key] = describe(fused, row, X_te, y_te, classes,
+                                             time.perf_counter() - t)
+    return out
+
+
+def _lower(metric: str) -> bool:
+    return metric != "roc_auc"
+
+
+def at_least(a: float, b: float, metric: str) -> bool:
+    """``a`` at least as good as ``b`` (up to rounding)."""
+    tol = 1e-9 * max(1.0, abs(b))
+    return a <= b + tol if _lower(metric) else a >= b - tol
+
+
+def relative_loss(a: float, full: float, metric: str) -> float:
+    """How much worse ``a`` is than ``full``, relative to ``full`` (negative: better)."""
+    return ((a - full) if _lower(metric) else (full - a)) / abs(full)
+
+
+def summarise(results: list[dict]) -> None:
+    ok = [r for r in results if "error" not in r]
+    print("\n| dataset | metric | " + " | ".join(COMBINERS) +
+          " | auto chose | nested s (auto) |")
+    print("|---|---|" + "---|" * (len(COMBINERS) + 2))
+    for r in ok:
+        c = r["combiners"]
+        cells = [f"{c[n]['test']:.4f}" if "test" in c[n] else "error" for n in COMBINERS]
+        chose = c["auto"].get("combiner", "-")
+        print(f"| {r['dataset']} | {r['metric']} | " + " | ".join(cells) +
+              f" | {chose} | {r.get('nested_seconds', float('nan')):.2f} |")
+    print("\nPer combiner: outer / in-sample score, members, MB, ms per 1,000 rows "
+          "(batch 10,000)")
+    print("| dataset | " + " | ".join(COMBINERS) + " |")
+    print("|---|" + "---|" * len(COMBINERS))
+    for r in ok:
+        cells = []
+        for n in COMBINERS:
+            x = r["combiners"][n]
+            cells.append("error" if "error" in x else
+                         f"{x['outer']:.4f} / {x['in_sample']:.4f}, {x['members']}, "
+                         f"{x['bytes'] / 1e6:.1f}, {1e6 * x['latency']:.0f}")
+        print(f"| {r['dataset']} | " + " | ".join(cells) + " |")
+    print("\nprune at a fifth of the full blend's latency (greedy vs drop-worst)")
+    print("| dataset | limit ms/1,000 | full: test, ms | greedy: test, ms, members, loss | "
+          "drop-worst: test, ms, members, loss | greedy within limit+10% |")
+    print("|---|---|---|---|---|---|")
+    losses, dw_losses, within, feasible = [], [], 0, 0
+    for r in ok:
+        c, m = r["combiners"], r["metric"]
+        full = c["caruana"]
+        if "infer_limit" not in r:
+            continue
+        cells = []
+        for key in ("prune", "prune_drop_worst"):
+            x = c.get(key, {"error": "not run"})
+            if "error" in x:
+                cells.append(f"error: {x['error'][:90]}")
+                continue
+            loss = relative_loss(x["test"], full["test"], m)
+            (losses if key == "prune" else dw_losses).append(loss)
+            cells.append(f"{x['test']:.4f}, {1e6 * x['latency']:.1f}, {x['members']}, "
+                         f"{100 * loss:+.2f}%")
+        ok_limit = "-"
+        if "test" in c.get("prune", {}):
+            feasible += 1
+            hit = c["prune"]["latency"] <= 1.1 * r["infer_limit"]
+            within += hit
+            ok_limit = "yes" if hit else "no"
+        print(f"| {r['dataset']} | {1e6 * r['infer_limit']:.1f} | {full['test']:.4f}, "
+              f"{1e6 * full['latency']:.1f} | " + " | ".join(cells) + f" | {ok_limit} |")
+    n = len(ok)
+    auto_ge_caruana = sum(at_least(r["combiners"]["auto"]["test"],
+                                   r["combiners"]["caruana"]["test"], r["metric"])
+                          for r in ok if "test" in r["combiners"]["auto"])
+    auto_ge_best = sum(at_least(r["combiners"]["auto"]["test"], r["combiners"]["best"]["test"],
+                                r["metric"]) for r in ok if "test" in r["combiners"]["auto"])
+    wins = {name: 0 for name in COMBINERS if name != "auto"}
+    for r in ok:
+        tests = {k: r["combiners"][k]["test"] for k in wins if "test" in r["combiners"][k]}
+        pick = (min if _lower(r["metric"]) else max)(tests, key=tests.get)
+        wins[pick] += 1
+    largest = max(ok, key=lambda r: r["rows"], default=None)
+    print(f"\nauto >= caruana on test: {auto_ge_caruana}/{n}; auto >= best: {auto_ge_best}/{n}")
+    print("best test score (ties to the first listed): " +
+          ", ".join(f"{k} {v}" for k, v in wins.items()))
+    if losses:
+        print(f"prune (greedy): within limit + 10% on {within}/{feasible} datasets where it "
+              f"found a blend; median relative test loss {100 * np.median(losses):.2f}% "
+              f"(drop-worst {100 * np.median(dw_losses) if dw_losses else float('nan'):.2f}%)")
+    if largest is not None:
+        print(f"nested selection on the largest dataset ({largest['dataset']}, "
+              f"{largest['rows']} rows): {largest.get('nested_seconds', float('nan')):.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", help="comma-separated names (default: all)")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--summary", help="print the tables of an --out file and exit")
+    parser.add_argument("--plugins", help="comma-separated installed plugins to load "
+                        "(default: none, built-in learners only)")
+    args = parser.parse_args()
+    if args.summary:
+        with open(args.summary) as f:
+            summarise(json.load(f))
+        return
+    if args.plugins:
+        os.environ["AUTOFUSE_PLUGINS"] = args.plugins
+        os.environ.pop("AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD", None)
+    else:
+        os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
+    if args.datasets:
+        manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
+    print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-combiners-") as workdir:
+        for _, row in manifest.iterrows():
+            try:
+                r = run_one(row, args.time_limit, workdir)
+            except Exception as exc:  # one dataset must not hide the others
+                r = {"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"}
+            results.append(r)
+            print(json.dumps(r), flush=True)
+            if args.out:
+                with open(args.out, "w") as f:
+                    json.dump(results, f, indent=1)
+    summarise(results)
+
+
+if __name__ == "__main__":
+    main()
