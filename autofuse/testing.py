@@ -370,7 +370,7 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
     """
     from autofuse._scoring import DEFAULT_METRICS, run_metric
     from autofuse.combiners import LibraryView
-    from autofuse.combiners._base import WeightsOnly
+    from autofuse.combiners._base import WeightsError, WeightsOnly
     from autofuse.combiners._best import BestSingle
     from autofuse.combiners._nested import outer_predictions, predict_view
 
@@ -388,10 +388,14 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
         for attempt in range(2):
             try:
                 combiner = spec.make(metric, random_state, 1, options)
-                fusion = combiner.fuse(view)
             except Exception as exc:
-                step = "weights_" if "weights_" in str(exc) or "weight" in str(exc) else "fit"
-                raise _fail(who, task, f"{step} ({metric.name})", _error(exc)) from exc
+                raise _fail(who, task, f"build (options {options})", _error(exc)) from exc
+            try:
+                fusion = combiner.fuse(view)
+            except WeightsError as exc:
+                raise _fail(who, task, "weights_", _error(exc)) from exc
+            except Exception as exc:
+                raise _fail(who, task, f"fit ({metric.name})", _error(exc)) from exc
             try:
                 predictions.append(predict_view(fusion, view, who))
             except Exception as exc:

@@ -88,7 +88,7 @@ def test_infer_limit_is_respected(task, method):
         assert fusion.details["method"] == method
 
 
-def test_infer_batch_size_picks_the_latency_limited():
+def test_infer_batch_size_says_which_latency_is_limited():
     view = view_of("binary")
     for t in view.trials:  # measured latencies, as the view caches them: batch 1 is slower
         view._source.latencies[t] = {1: 10 * LATENCY[t], 10_000: LATENCY[t]}
@@ -102,6 +102,8 @@ def test_infer_batch_size_picks_the_latency_limited():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_a_generous_budget_gives_the_caruana_blend(task):
+    # Prune keeps the best-scoring blend of its path: the Caruana blend here, since no
+    # removal improves these blends (where one does, the smaller, better blend is kept).
     view = view_of(task)
     caruana = Caruana().fuse(view).weights
     for budget in (dict(max_members=100), dict(max_bytes=1e12), dict(infer_limit=1.0)):

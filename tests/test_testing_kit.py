@@ -73,3 +73,22 @@ def test_portfolio_key_the_space_does_not_suggest_fails():
 def test_portfolio_value_outside_the_space_fails():
     with pytest.raises(AssertionError, match=r"portfolio\[0\].*not a point of the search space"):
         check_learner(_plugins.OUT_OF_RANGE, run=False)
+
+
+def test_combiner_that_overfits_fails_on_the_held_out_fold():
+    spec = CombinerSpec("memorizer", _plugins._memorizer)
+    with pytest.raises(AssertionError, match=r"combiner 'memorizer' \[multiclass\]: held-out "
+                       r"fold: .* it overfits"):
+        check_combiner(spec, tasks=("multiclass",), run=False)
+
+
+@pytest.mark.parametrize("name, options", [("stacking", None), ("average", {"k": 2}),
+                                           ("prune", {"max_members": 2}), ("best", None)])
+def test_builtin_fusion_combiners_pass(name, options):
+    check_combiner(plugins.combiners()[name], tasks=("binary", "multiclass", "regression"),
+                   options=options, run=False)
+
+
+def test_unknown_option_for_check_combiner_names_it():
+    with pytest.raises(AssertionError, match=r"build \(options \{'nope': 1\}\).*has no option 'nope'"):
+        check_combiner(plugins.combiners()["average"], options={"nope": 1}, run=False)

@@ -42,21 +42,25 @@ class WeightsOnly(Combiner):
         return WeightedFusion({t: w for t, w in zip(view.trials, weights) if w != 0})
 
 
+class WeightsError(ValueError):
+    """A weights-only combiner's ``weights_`` break the contract."""
+
+
 def check_weights(raw: Any, n_models: int, task: str) -> np.ndarray:
-    """``weights_`` as the weights-only contract defines them, or a ValueError saying why
-    not."""
+    """``weights_`` as the weights-only contract defines them, or a ``WeightsError`` saying
+    why not."""
     try:
         weights = np.asarray(raw, dtype=float)
     except (TypeError, ValueError):
         weights = np.asarray([np.nan])
     if weights.shape != (n_models,) or not np.all(np.isfinite(weights)):
-        raise ValueError(f"weights_ must be {n_models} finite numbers, one per model; "
+        raise WeightsError(f"weights_ must be {n_models} finite numbers, one per model; "
                          f"got {np.asarray(raw)!r:.200}")
     if not np.any(weights):
-        raise ValueError("every weight is 0")
+        raise WeightsError("every weight is 0")
     if task != "regression" and (np.any(weights < 0)
                                  or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
-        raise ValueError("classification weights must be non-negative and sum to 1 (the "
+        raise WeightsError("classification weights must be non-negative and sum to 1 (the "
                          f"blend must be a probability); got sum {weights.sum():.6g}, "
                          f"min {weights.min():.6g}")
     return weights

@@ -33,7 +33,7 @@ from autofuse.combiners._view import LATENCY_BATCHES, LibraryView
 METHODS = ("greedy", "drop_worst")
 #: Caruana refits while looking for a start blend whose members all fit the budget; after
 #: that the start is the blend of the candidates measured and found within it.
-MAX_START_REFITS = 5
+MAX_START_REFITS = 3
 #: Removals a greedy step refits with Caruana while the budget is broken (ranked first by
 #: the blend left with renormalised weights); every removal when there are no more members.
 REFITS_PER_STEP = 3

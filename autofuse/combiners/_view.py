@@ -70,6 +70,7 @@ class LibraryView:
     deadline : ``time.monotonic()`` value by which fusion must end, or None.
     rows : positions of the view's rows in the training table.
     n_folds_fitted : fold models per member (1 after a refit on all rows).
+    library_rows : rows of the whole library view (a subset keeps its parent's number).
     """
 
     predictions: np.ndarray
@@ -87,6 +88,7 @@ class LibraryView:
     deadline: float | None = None
     rows: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     n_folds_fitted: int = 0
+    library_rows: int = 0
     _source: _Source = field(default_factory=_Source, repr=False)
     _scores: np.ndarray | None = field(default=None, repr=False)
 
@@ -95,6 +97,8 @@ class LibraryView:
             self.rows = np.arange(self.predictions.shape[1])
         if not self.n_folds_fitted:
             self.n_folds_fitted = max(1, len(self.folds))
+        if not self.library_rows:
+            self.library_rows = self.n_rows
 
     # ------------------------------------------------------------- shape
     @property
@@ -162,8 +166,9 @@ class LibraryView:
             return cached
         if not self.has_models:
             i = self.index(trial)
+            # The search predicted every library row once, each with one fold model.
             per_row = float(self.predict_seconds[i]) * self.n_folds_fitted / max(
-                1, len(self.target))
+                1, self.library_rows)
             return {b: per_row for b in LATENCY_BATCHES}
         from autofuse._member import predict_models
 
