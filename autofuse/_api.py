@@ -20,7 +20,6 @@ from autofuse._core._greedy import default_threads
 from autofuse._cv import make_folds
 from autofuse._data import describe
 from autofuse._errors import input_errors
-from autofuse._leaderboard import build_leaderboard
 from autofuse._library import ModelLibrary
 from autofuse._model import FusedModel, build_model, save_context
 from autofuse._progress import PROGRESS, Progress, interactive

@@ -18,6 +18,8 @@ the limit + 10%, and its test score against the full blend's.
     python benchmarks/bench_combiners.py --datasets mpg,car --time-limit 20
     python benchmarks/bench_combiners.py --out combiners.json
     python benchmarks/bench_combiners.py --summary combiners.json   # tables from a file
+    python benchmarks/bench_combiners.py --workdir runs/   # keep the runs' studies and libraries;
+                       # run again with the same --workdir to fuse them again without a search
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_suite import DATASETS, score  # noqa: E402
+from bench_suite import DATASETS, score, split  # noqa: E402
 
 import autofuse  # noqa: E402
 
@@ -70,20 +71,17 @@ def describe(model: autofuse.FusedModel, row: pd.Series, X_te: pd.DataFrame, y_t
 
 
 def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
-    frame = pd.read_csv(os.path.join(DATASETS, row["file"]))
-    y = frame.pop(row["target"]).to_numpy()
+    X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
     task = row["task"]
-    classification = task != "regression"
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        frame, y, test_size=0.25, random_state=0, stratify=y if classification else None)
-    classes = np.unique(y_tr) if classification else None
 
+    db = os.path.join(workdir, f"{row['name']}.db")
+    kept = os.path.exists(db)  # fuse the kept library again: n_trials=0, no search
     t = time.perf_counter()
     model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"], task=task,
                          random_state=0, verbose=0, combiner="caruana",
-                         storage=f"sqlite:///{os.path.join(workdir, row['name'])}.db")
-    out = {"dataset": row["name"], "task": task, "metric": row["metric"],
-           "rows": int(len(frame)), "fit_seconds": time.perf_counter() - t, "combiners": {}}
+                         n_trials=0 if kept else None, storage=f"sqlite:///{db}")
+    out = {"searched": not kept, "dataset": row["name"], "task": task, "metric": row["metric"],
+           "rows": n_rows, "fit_seconds": time.perf_counter() - t, "combiners": {}}
     for name in COMBINERS:
         t = time.perf_counter()
         try:
@@ -105,7 +103,7 @@ def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
             t = time.perf_counter()
             try:
                 fused = model.fuse("prune", infer_limit=limit, method=method)
-            except ValueError as exc:
+            except Exception as exc:  # an impossible budget names the fastest blend
                 out["combiners"][key] = {"error": str(exc)}
                 continue
             out["combiners"][key] = describe(fused, row, X_te, y_te, classes,
@@ -209,6 +207,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--summary", help="print the tables of an --out file and exit")
+    parser.add_argument("--workdir", help="keep each run (study and library) here; a run "
+                        "already there is fused again without a search")
     parser.add_argument("--plugins", help="comma-separated installed plugins to load "
                         "(default: none, built-in learners only)")
     args = parser.parse_args()
@@ -227,7 +227,9 @@ def main() -> None:
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}", flush=True)
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-combiners-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="bench-combiners-") as scratch:
+        workdir = args.workdir or scratch
+        os.makedirs(workdir, exist_ok=True)
         for _, row in manifest.iterrows():
             try:
                 r = run_one(row, args.time_limit, workdir)

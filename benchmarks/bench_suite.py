@@ -73,15 +73,23 @@ def hgb_default(task: str, X_tr: pd.DataFrame, y_tr: np.ndarray, X_te: pd.DataFr
     return model.predict_proba(B)
 
 
-def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
-            cv: int = 5) -> dict:
+def split(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray,
+                                   np.ndarray | None, int]:
+    """The manifest row's table: (X_train, X_test, y_train, y_test, the classes or None,
+    rows in all), a fixed 25% test split, seed 0, stratified for classification."""
     frame = pd.read_csv(os.path.join(DATASETS, row["file"]))
     y = frame.pop(row["target"]).to_numpy()
-    task = row["task"]
-    classification = task != "regression"
+    classification = row["task"] != "regression"
     X_tr, X_te, y_tr, y_te = train_test_split(
         frame, y, test_size=0.25, random_state=0, stratify=y if classification else None)
-    classes = np.unique(y_tr) if classification else None
+    return X_tr, X_te, y_tr, y_te, np.unique(y_tr) if classification else None, len(frame)
+
+
+def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
+            cv: int = 5) -> dict:
+    X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
+    task = row["task"]
+    classification = task != "regression"
 
     t = time.perf_counter()
     model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"],
@@ -101,7 +109,7 @@ def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
     hgb_seconds = time.perf_counter() - t
     return {
         "dataset": row["name"], "task": task, "metric": row["metric"],
-        "rows": int(len(frame)), "blend": score(row["metric"], y_te, blend, classes),
+        "rows": n_rows, "blend": score(row["metric"], y_te, blend, classes),
         "best_single": score(row["metric"], y_te, single, classes),
         "hgb_default": score(row["metric"], y_te, hgb, classes),
         "best_single_learner": board.loc[1, "learner"], "members": int(len(model.weights_)),

@@ -260,11 +260,7 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
                 verbose=verbose, library_dir=folder.library_dir)
         write_outputs(folder, model)
     except BaseException as exc:
-        end_call(call, start, exc)
-        if call["status"] == "failed":
-            logs.traceback()
-            exc.autofuse_hint = f" (details in {folder.log_path})"
-        folder.write(record)
+        record_failure(folder, record, call, start, exc, logs)
         raise
     finally:
         logs.close()
@@ -290,6 +286,18 @@ def end_call(call: dict[str, Any], start: float, exc: BaseException | None = Non
         call["status"] = "interrupted"
     else:
         call["status"], call["error"] = "failed", f"{type(exc).__name__}: {exc}"
+
+
+def record_failure(folder: RunFolder, record: dict[str, Any], call: dict[str, Any],
+                   start: float, exc: BaseException, logs: Logs, what: str | None = None
+                   ) -> None:
+    """A call that ended by ``exc``: recorded in run.json, and a failure's traceback in
+    run.log (``what`` failed), which the one-line error points to."""
+    end_call(call, start, exc)
+    if call["status"] == "failed":
+        logs.traceback(*([what] if what else []))
+        exc.autofuse_hint = f" (details in {folder.log_path})"  # type: ignore[attr-defined]
+    folder.write(record)
 
 
 def blend_line(result: dict[str, Any]) -> str:

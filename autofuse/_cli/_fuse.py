@@ -16,7 +16,8 @@ import time
 from typing import Any, TextIO
 
 from autofuse._cli import _combiner_options
-from autofuse._cli._fit import Logs, blend_line, end_call, now, result_of, write_outputs
+from autofuse._cli._fit import (Logs, blend_line, end_call, now, record_failure, result_of,
+                               write_outputs)
 from autofuse._errors import input_errors
 from autofuse._run_folder import RunFolder
 
@@ -62,11 +63,7 @@ def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> in
             fused.target_name_ = getattr(model, "target_name_", None)
         write_outputs(folder, fused)
     except BaseException as exc:
-        end_call(call, start, exc)
-        if call["status"] == "failed":
-            logs.traceback("the fusion failed")
-            exc.autofuse_hint = f" (details in {folder.log_path})"
-        folder.write(record)
+        record_failure(folder, record, call, start, exc, logs, "the fusion failed")
         raise
     finally:
         logs.close()

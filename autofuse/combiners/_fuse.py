@@ -88,12 +88,16 @@ def fuse_view(view: LibraryView, name: str, combiner: Combiner,
             chosen, tried = combiner.assess_all(view)
             return FuseOutcome(chosen, tried)
         except RuntimeError as exc:
+            if fallback is None:
+                raise
             failure = str(exc)
             tried = []
     else:
         result = assess(name, combiner, view)
         if result.ok:
             return FuseOutcome(result, [result])
+        if fallback is None and result.exception is not None:
+            raise result.exception  # as the combiner raised it (prune's budget: ValueError)
         failure = result.error
         tried = [result]
     if fallback is None:

@@ -36,6 +36,7 @@ class Assessment:
     seconds: float = 0.0  # fitting it and its nested fits
     nested_seconds: float = 0.0  # the nested fits alone
     error: str = ""  # why it failed, when it did
+    exception: BaseException | None = field(default=None, repr=False)
     reason: str = ""  # why it was chosen or not (auto)
 
     @property
@@ -110,6 +111,7 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
     except Exception as exc:  # noqa: BLE001 - reported, the run goes on
         result.fusion = None
         result.error = f"{type(exc).__name__}: {exc}"
+        result.exception = exc
     result.seconds = time.perf_counter() - start
     return result
 

@@ -33,7 +33,10 @@ from autofuse.combiners._view import LATENCY_BATCHES, LibraryView
 METHODS = ("greedy", "drop_worst")
 #: Caruana refits while looking for a start blend whose members all fit the budget; after
 #: that the start is the blend of the candidates measured and found within it.
-MAX_START_REFITS = 3
+MAX_START_REFITS = 10
+#: Candidates measured besides, fastest by the search's timings first, when the refits
+#: leave members too slow.
+EXTRA_MEASURED = 8
 #: Removals a greedy step refits with Caruana while the budget is broken (ranked first by
 #: the blend left with renormalised weights); every removal when there are no more members.
 REFITS_PER_STEP = 3
@@ -192,7 +195,9 @@ def start_blend(work: _Pruning) -> Blend:
     """The Caruana blend of candidates that fit the budget alone. Candidates too big are
     left out at once; members measured too slow are left out and Caruana refitted (at
     most ``MAX_START_REFITS`` times, then only candidates measured within it are used).
-    Raises ValueError, naming the fastest and smallest candidate, when none fits."""
+    ``EXTRA_MEASURED`` more candidates, the fastest by the search's timings, are measured
+    and added when they fit. Raises ValueError, naming the fastest and smallest candidate,
+    when none fits."""
     view, budget = work.view, work.budget
     allowed = [t for t in view.trials
                if budget.max_bytes is None or work.nbytes(t) <= budget.max_bytes]
@@ -207,10 +212,15 @@ def start_blend(work: _Pruning) -> Blend:
         if view.time_left() <= 0:
             break
     known = [t for t in allowed if t in work.latencies and work.fits_alone(t)]
-    if not known and allowed and view.time_left() > 0:
-        # The search's own timings point at the likeliest fast candidate: measure it too.
-        guess = min(allowed, key=lambda t: (view.predict_seconds[view.index(t)], t))
-        known = [guess] if work.fits_alone(guess) else []
+    # The search's own timings point at the likeliest fast candidates not measured yet:
+    # measure a few more, so the blend is not left with the few the refits happened on.
+    unmeasured = sorted((t for t in allowed if t not in work.latencies),
+                        key=lambda t: (view.predict_seconds[view.index(t)], t))
+    for t in unmeasured[:EXTRA_MEASURED]:
+        if view.time_left() <= 0:
+            break
+        if work.fits_alone(t):
+            known.append(t)
     if not known:
         raise ValueError(impossible(work, late=view.time_left() <= 0))
     return work.blend(known)
