@@ -57,12 +57,13 @@ def _prune(metric: Any, random_state: Any, n_threads: Any, **options: Any) -> Co
     return Prune(**options)
 
 
-def _auto(metric: Any, random_state: Any, n_threads: Any,
-          candidates: Any = None) -> Combiner:
-    """``auto`` compares registered combiners (plugins' too) by outer score; each is built
-    with its defaults."""
+def _auto(metric: Any, random_state: Any, n_threads: Any, candidates: Any = None,
+          prefer: Any = "default") -> Combiner:
+    """``auto`` compares registered combiners (plugins' too), each built with its
+    defaults; ``prefer`` (default caruana, when it is a candidate) is kept unless another
+    is clearly better out of sample; None: the best outer score."""
     from autofuse import plugins
-    from autofuse.combiners._auto import AUTO_CANDIDATES, Auto
+    from autofuse.combiners._auto import AUTO_CANDIDATES, AUTO_PREFER, Auto
 
     names = list(AUTO_CANDIDATES if candidates is None else
                  [candidates] if isinstance(candidates, str) else candidates)
@@ -72,7 +73,9 @@ def _auto(metric: Any, random_state: Any, n_threads: Any,
         raise ValueError(f"auto: candidates must name registered combiners other than auto; "
                          f"unknown: {unknown or 'none given'}; available: "
                          f"{', '.join(sorted(set(known) - {'auto'}))}")
-    return Auto({n: known[n].make(metric, random_state, n_threads) for n in names})
+    if prefer == "default":
+        prefer = AUTO_PREFER if AUTO_PREFER in names else None
+    return Auto({n: known[n].make(metric, random_state, n_threads) for n in names}, prefer)
 
 
 @hookimpl
@@ -87,8 +90,8 @@ def autofuse_register_combiners(register: Callable[[CombinerSpec], None]) -> Non
                           "out-of-fold predictions (non-negative linear by default)"))
     register(CombinerSpec("prune", _prune, "the best blend within a budget of members, "
                           "bytes or seconds per row; reports the Pareto front"))
-    register(CombinerSpec("auto", _auto, "the combiner with the best outer score (nested "
-                          "cross-validation) among best, average, caruana and stacking"))
+    register(CombinerSpec("auto", _auto, "caruana, unless best, average or stacking is "
+                          "clearly better out of sample (nested cross-validation)"))
 
 
 class KernelScore:

@@ -33,6 +33,7 @@ class Assessment:
     in_sample: float = float("nan")  # the fusion's score on the rows it was fitted on
     outer: float = float("nan")  # nested cross-validation: rows it was not fitted on
     outer_predictions: np.ndarray | None = field(default=None, repr=False)
+    outer_by_fold: np.ndarray | None = field(default=None, repr=False)  # each held-out fold
     seconds: float = 0.0  # fitting it and its nested fits
     nested_seconds: float = 0.0  # the nested fits alone
     error: str = ""  # why it failed, when it did
@@ -104,6 +105,9 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
         if nested:
             result.outer_predictions = outer_predictions(combiner, view, who)
             result.outer = view.metric.score(result.outer_predictions, view.target)
+            result.outer_by_fold = np.array([
+                view.metric.score(result.outer_predictions[valid], view.target[valid])
+                for _, valid in outer_folds(view)])
             result.nested_seconds = time.perf_counter() - start
         result.fusion = combiner.fuse(view)
         result.in_sample = view.metric.score(predict_view(result.fusion, view, who),
@@ -114,6 +118,20 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
         result.exception = exc
     result.seconds = time.perf_counter() - start
     return result
+
+
+def clearly_better(view: LibraryView, a: Assessment, b: Assessment) -> bool:
+    """Whether ``a``'s outer score beats ``b``'s by more than one standard error of their
+    paired differences over the outer folds (the noise of comparing them on these rows)."""
+    if not better(view, a.outer, b.outer) or a.outer_by_fold is None \
+            or b.outer_by_fold is None or len(a.outer_by_fold) < 2:
+        return False
+    sign = 1.0 if view.metric.greater_is_better else -1.0
+    diffs = sign * (a.outer_by_fold - b.outer_by_fold)
+    if not np.all(np.isfinite(diffs)):
+        return False
+    se = diffs.std(ddof=1) / np.sqrt(len(diffs))
+    return bool(diffs.mean() > se)
 
 
 def better(view: LibraryView, a: float, b: float) -> bool:
