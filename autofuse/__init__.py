@@ -1,7 +1,8 @@
 """autofuse: AutoML that searches many learners and fuses them into one strong model.
 
 ``autofuse.fit(X, y, time_limit=60)`` searches scikit-learn learners with Optuna over
-cross-validation and blends the best with Caruana's greedy ensemble selection;
+cross-validation and fuses the best of them into one model (``combiner=``: Caruana's
+greedy ensemble selection, stacking, averaging, pruning to a budget, or ``auto``);
 ``AutoFuseClassifier`` / ``AutoFuseRegressor`` do the same as scikit-learn estimators.
 Plugins add learners, combiners and metrics through pluggy hooks (``autofuse.hookimpl``,
 ``autofuse.hookspecs``, ``autofuse.plugins``).

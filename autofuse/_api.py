@@ -34,8 +34,11 @@ log = logging.getLogger("autofuse")
 
 #: A trial gets one more thread (up to its share of the cores) per this many rows.
 ROWS_PER_THREAD = 10_000
-#: The combiner a run uses unless told otherwise (and falls back to if another fails).
-DEFAULT_COMBINER = "caruana"
+#: The combiner a run uses unless told otherwise: on the 14 shared tables its test score
+#: was at least caruana's on 13 and the best single model's on 12 (docs/benchmarks.md).
+DEFAULT_COMBINER = "auto"
+#: The combiner a run falls back to when the one asked for fails.
+FALLBACK_COMBINER = "caruana"
 
 
 def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
@@ -154,10 +157,10 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     learners : names of registered learners (built-in or from plugins) and/or
         ``LearnerSpec`` objects; None for all that handle the task.
     combiner : how the library is fused: a registered combiner's name or a
-        ``CombinerSpec``. Built in: ``"caruana"`` (the default), ``"best"``,
-        ``"average"``, ``"stacking"``, ``"prune"`` (needs a budget in
-        ``combiner_options``) and ``"auto"`` (the one of best, average, caruana and
-        stacking with the best outer score); plugins add others. Every combiner is
+        ``CombinerSpec``. Built in: ``"auto"`` (the default: caruana, unless best,
+        average or stacking is clearly better out of sample), ``"caruana"``, ``"best"``,
+        ``"average"``, ``"stacking"`` and ``"prune"`` (needs a budget in
+        ``combiner_options``); plugins add others. Every combiner is
         scored in sample and by nested cross-validation (``outer_score_``). A combiner
         that fails falls back to ``"caruana"`` with a warning, noted in the leaderboard.
     combiner_options : the combiner's options, e.g. ``{"infer_limit": 1e-4}`` for
@@ -315,10 +318,10 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tup
     name, built = combiner
 
     def fallback() -> tuple[str, Any]:
-        return make_combiner(DEFAULT_COMBINER, None, plugins.combiners(), ctx.metric,
+        return make_combiner(FALLBACK_COMBINER, None, plugins.combiners(), ctx.metric,
                              random_state, cores)
 
-    outcome = fuse_view(view, name, built, fallback if name != DEFAULT_COMBINER else None)
+    outcome = fuse_view(view, name, built, fallback if name != FALLBACK_COMBINER else None)
     model = build_model(study=study, library=library, view=view, outcome=outcome,
                         data=ctx.data, metric=ctx.metric, fit_seconds=0.0,
                         random_state=random_state,

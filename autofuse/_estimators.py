@@ -146,8 +146,8 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
         callable. Default (None): roc_auc for two classes, log_loss for more.
     cv : number of stratified folds, or a scikit-learn splitter or iterable of splits.
     learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
-    combiner : how the library is fused, as in ``autofuse.fit`` (``"caruana"``,
-        ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, ``"auto"``, a plugin's).
+    combiner : how the library is fused, as in ``autofuse.fit`` (``"auto"``, the default,
+        ``"caruana"``, ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, a plugin's).
     combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.
@@ -207,8 +207,8 @@ class AutoFuseRegressor(RegressorMixin, _AutoFuseEstimator):
         ``"r2"``, any scikit-learn scorer name or a scorer callable. Default (None): rmse.
     cv : number of (shuffled) folds, or a scikit-learn splitter or iterable of splits.
     learners : names of built-in learners and/or ``LearnerSpec`` objects; None for all.
-    combiner : how the library is fused, as in ``autofuse.fit`` (``"caruana"``,
-        ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, ``"auto"``, a plugin's).
+    combiner : how the library is fused, as in ``autofuse.fit`` (``"auto"``, the default,
+        ``"caruana"``, ``"best"``, ``"average"``, ``"stacking"``, ``"prune"``, a plugin's).
     combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.

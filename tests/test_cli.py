@@ -47,7 +47,8 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     _table().to_csv(tmp / "train.csv", index=False)
     done = autofuse("fit", "train.csv", "--target", "diagnosis", "--trials", 6, "--cv", 3,
-                    "--learners", FAST, "--seed", 0, "--time-limit", 120, cwd=tmp)
+                    "--learners", FAST, "--seed", 0, "--time-limit", 120, "--combiner", "caruana",
+                    cwd=tmp)
     assert done.returncode == 0, done.stderr
     return tmp / "train.autofuse", tmp / "train.csv", done
 

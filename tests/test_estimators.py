@@ -86,7 +86,7 @@ def fitted(table):
 def test_get_params_clone_round_trip():
     clf = AutoFuseClassifier()
     assert clf.get_params() == dict(time_limit=60, n_trials=None, metric=None, cv=5,
-                                    learners=None, combiner="caruana", combiner_options=None,
+                                    learners=None, combiner="auto", combiner_options=None,
                                     storage=None, n_jobs=1, refit_full=False,
                                     random_state=None, verbose=0)
     assert AutoFuseRegressor().get_params() == clf.get_params()
@@ -123,7 +123,7 @@ def test_dataframe_goes_to_autofuse_unchanged(fitted, table):
     assert X_seen is X
     assert list(y_seen) == list(y)
     assert kwargs == dict(task="classification", time_limit=30, n_trials=3, metric=None,
-                          cv=3, learners=["linear", "naive_bayes"], combiner="caruana",
+                          cv=3, learners=["linear", "naive_bayes"], combiner="auto",
                           combiner_options=None, storage=None, n_jobs=1,
                           refit_full=False, random_state=0, verbose=0)
 

@@ -191,10 +191,12 @@ def test_a_library_not_kept_cannot_be_fused_again():
         model.fuse("best")
 
 
-def test_every_combiner_reports_in_sample_and_outer_scores(kept):
+def test_the_default_is_auto_and_reports_every_combiner_it_tried(kept):
     task, X, y, model = kept
-    row = _fusion_rows(model).iloc[0]
-    assert row["learner"] == "caruana" and row["status"] == "done"
+    rows = _fusion_rows(model)
+    assert list(rows["learner"]) == ["caruana", "best", "average", "stacking"]
+    assert (rows["status"] == "done").all() and np.isfinite(rows["outer_score"]).all()
+    row = rows[rows["learner"] == model.combiner_].iloc[0]
     assert np.isfinite(row["outer_score"]) and np.isfinite(row[model.metric_])
     assert row["outer_score"] == pytest.approx(model.outer_score_)
     assert row[model.metric_] == pytest.approx(model.cv_score_)

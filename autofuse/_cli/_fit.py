@@ -34,7 +34,7 @@ FIXED = ("target", "task", "metric", "seed", "learners", "cv", "storage")
 #: Every option's value when neither the command nor the run folder gives one.
 DEFAULTS: dict[str, Any] = {"target": None, "task": None, "metric": None, "seed": None,
                             "learners": None, "cv": 5, "storage": None, "time_limit": 60.0,
-                            "trials": None, "jobs": 1, "combiner": "caruana",
+                            "trials": None, "jobs": 1, "combiner": "auto",
                             "combiner_options": None, "refit_full": False}
 _FLAGS = {name: "--" + name.replace("_", "-") for name in DEFAULTS}
 _FLAGS["seed"] = "--seed"
