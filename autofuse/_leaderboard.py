@@ -24,14 +24,13 @@ _STATUS = {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped",
 
 def _costs(view: LibraryView, uses: tuple[int, ...]) -> dict[str, Any]:
     """Members, bytes of their pickled models, and seconds to predict 1,000 rows with all
-    of them (measured where a combiner measured it, else estimated from the search)."""
+    of them, estimated from the search's timings for every row alike (so rows compare; a
+    combiner's own measurements, such as prune's, are in its params)."""
     positions = [view.index(t) for t in uses]
     return {"members": len(uses),
             "bytes": int(view.model_bytes[positions].sum()) if positions else 0,
-            "predict_seconds_per_1000": 1000.0 * sum(view.latency(t)[10_000] for t in uses)
-            if view.has_models and all(t in view._source.latencies for t in uses) else
-            1000.0 * view.n_folds_fitted * float(view.predict_seconds[positions].sum())
-            / max(1, view.n_rows)}
+            "predict_seconds_per_1000": 1000.0 * view.n_folds_fitted
+            * float(view.predict_seconds[positions].sum()) / max(1, view.n_rows)}
 
 
 def _fusion_row(model: str, a: Assessment, view: LibraryView, metric: RunMetric,

@@ -203,8 +203,8 @@ class FusedModel:
         cross-validation: rows it was not fitted on), ``fit_seconds`` (for a combiner: its
         fits, nested ones included), ``predict_seconds`` (a trial's, summed over folds),
         ``members``, ``bytes`` (pickled models it needs), ``predict_seconds_per_1000``
-        (rows, as the fused model predicts: measured where a combiner measured it, else
-        estimated from the search's timings), ``weight`` (share in the fusion), ``status``
+        (rows, as the fused model predicts; estimated from the search's timings for every
+        row alike; prune's measurements are in its ``params``), ``weight`` (share in the fusion), ``status``
         and ``reason`` (why a trial failed, why a combiner was chosen or not)."""
         return self._leaderboard.copy()
 

@@ -341,7 +341,7 @@ def _with_prune(record, board):
     top = [int(t) for t in trials["trial"].iloc[:3]]
     front = [{"members": top[:k], "score": 0.9 + 0.01 * k, "latency_1": 1e-3 * k,
               "latency_10000": 1e-5 * k, "bytes": 1000 * k} for k in (1, 2, 3)]
-    front[1]["latency_10000"] = None  # not measured
+    front[1]["latency_10000"] = None  # not measured: drawn at its members' times all the same
     metric = record["result"]["metric"]
     prune = board[board["kind"] == "combiner"].iloc[[0]].assign(
         model="fusion:prune", learner="prune", status="done", reason="",
@@ -385,7 +385,7 @@ def test_unusual_runs_still_make_a_whole_page(run, tmp_path, edit):
     combiners = markup[markup.index('id="combiners"'):markup.index('id="latency"')]
     if edit is _with_prune:
         assert "<td>prune</td>" in combiners and "3 points (drawn below)" in combiners
-        assert "prune&#x27;s front of 2 blends" in markup  # the one not measured is left out
+        assert "prune&#x27;s front of 3 blends" in markup  # at their members' summed times
     if edit is _older_leaderboard:
         assert "no combiner rows" in combiners
         summary = markup[markup.index('id="summary"'):markup.index('id="history"')]

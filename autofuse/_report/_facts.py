@@ -51,7 +51,8 @@ class Combiner:
 @dataclass(frozen=True)
 class FrontPoint:
     """A blend on prune's Pareto front: its members (trials), in-sample score, seconds to
-    predict 1,000 rows (NaN when prune did not measure it) and bytes."""
+    predict 1,000 rows on the leaderboard's scale (its members' figures summed, so it sits
+    with the trials and combiners; NaN when one is missing) and bytes."""
 
     members: tuple[int, ...]
     score: float
@@ -154,7 +155,7 @@ def read_facts(folder: RunFolder) -> RunFacts:
                   greater), members=members,
         members_from=members_from, trials=trials,
         learners=_learners_best_first(trials, greater),
-        combiners=combiners, front=_front(combiners, blend, combiner))
+        combiners=combiners, front=_front(combiners, blend, combiner, trials))
 
 
 def pareto(points: Any, greater_is_better: bool) -> np.ndarray:
@@ -257,9 +258,12 @@ def _combiners(board: pd.DataFrame, metric: str, chosen: str) -> list[Combiner]:
     return out
 
 
-def _front(combiners: list[Combiner], blend: pd.DataFrame, chosen: str) -> list[FrontPoint]:
+def _front(combiners: list[Combiner], blend: pd.DataFrame, chosen: str,
+           trials: pd.DataFrame) -> list[FrontPoint]:
     """Prune's Pareto front: from its combiner row, or the blend's params when the blend is
-    prune's and no combiner row was written."""
+    prune's and no combiner row was written. Each point's time is its members' times in
+    the leaderboard summed (prune's own measurements are at another scale: batches of
+    10,000 rows, where the leaderboard estimates from the search's timings)."""
     params = next((c.params for c in combiners if c.name == "prune"), None)
     if params is None and chosen == "prune" and len(blend):
         params = _params(blend["params"].iloc[0])
@@ -267,9 +271,10 @@ def _front(combiners: list[Combiner], blend: pd.DataFrame, chosen: str) -> list[
     for p in (params or {}).get("front") or []:
         if not isinstance(p, dict):
             continue
-        seconds = _number(p.get("latency_10000"))
-        points.append(FrontPoint(tuple(int(t) for t in p.get("members") or ()),
-                                 _number(p.get("score")), 1000.0 * seconds,
+        members = tuple(int(t) for t in p.get("members") or ())
+        by_trial = dict(zip(trials["trial"], trials["per_1000"])) if len(trials) else {}
+        per_1000 = float(sum(by_trial.get(t, math.nan) for t in members))
+        points.append(FrontPoint(members, _number(p.get("score")), per_1000,
                                  _number(p.get("bytes"))))
     return points
 

@@ -129,10 +129,10 @@ figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 6px; max-width:
 table { border-collapse: collapse; font-size: 0.85rem; width: 100%; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); text-align: left;
          vertical-align: top; }
-thead th { background: var(--soft); font-weight: 600; white-space: nowrap; }
+thead th { background: var(--soft); font-weight: 600; }
 tbody tr:nth-child(even) { background: #fafbfc; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums;
-                 white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 tr.muted td { color: var(--muted); }
 tr.summary-row { font-weight: 600; background: #eef3fb !important; }
 #leaderboard td:nth-last-child(-n+2) { min-width: 14rem; }
