@@ -312,9 +312,13 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tup
         detail = "; ".join(reasons) if reasons else "no trial could start"
         raise RuntimeError(f"no trial finished within the budget ({detail}). "
                            "Give a larger time_limit or other learners")
+    # Fusion must leave time to load the members it picks (forests run to gigabytes): past
+    # this deadline auto tries no more combiners and prune stops measuring.
+    deadline = None if budget.deadline is None else (
+        budget.deadline - library.load_seconds(ctx.metric.greater_is_better))
     view = library_view(library, ctx.target, ctx.folds, ctx.metric, frame=ctx.frame,
                         data=ctx.data, random_state=random_state, n_threads=cores,
-                        deadline=budget.deadline)
+                        deadline=deadline)
     name, built = combiner
 
     def fallback() -> tuple[str, Any]:
