@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_suite import DATASETS, score, split  # noqa: E402
+from bench_suite import datasets, score, split, use_plugins  # noqa: E402
 
 import autofuse  # noqa: E402
 
@@ -216,14 +216,8 @@ def main() -> None:
         with open(args.summary) as f:
             summarise(json.load(f))
         return
-    if args.plugins:
-        os.environ["AUTOFUSE_PLUGINS"] = args.plugins
-        os.environ.pop("AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD", None)
-    else:
-        os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
-    if args.datasets:
-        manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
+    use_plugins(args.plugins)
+    manifest = datasets(args.datasets)
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}", flush=True)
     results = []

@@ -85,6 +85,21 @@ def split(row: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.nd
     return X_tr, X_te, y_tr, y_te, np.unique(y_tr) if classification else None, len(frame)
 
 
+def use_plugins(names: str | None) -> None:
+    """Load only the installed plugins ``names`` (comma-separated), or none."""
+    if names:
+        os.environ["AUTOFUSE_PLUGINS"] = names
+        os.environ.pop("AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD", None)
+    else:
+        os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+
+
+def datasets(names: str | None) -> pd.DataFrame:
+    """The manifest's rows, all or those ``names`` (comma-separated) lists."""
+    manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
+    return manifest[manifest["name"].isin(names.split(","))] if names else manifest
+
+
 def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
             cv: int = 5) -> dict:
     X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
@@ -136,15 +151,9 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
         return
-    if args.plugins:
-        os.environ["AUTOFUSE_PLUGINS"] = args.plugins
-        os.environ.pop("AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD", None)
-    else:
-        os.environ["AUTOFUSE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    use_plugins(args.plugins)
     loaded = sorted(autofuse.plugins.learners())
-    manifest = pd.read_csv(os.path.join(DATASETS, "manifest.csv"))
-    if args.datasets:
-        manifest = manifest[manifest["name"].isin(args.datasets.split(","))]
+    manifest = datasets(args.datasets)
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, n_jobs={args.n_jobs}, "
           f"refit_full={args.refit_full}, cv={args.cv}; learners: {', '.join(loaded)}")
