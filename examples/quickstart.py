@@ -31,14 +31,17 @@ def main() -> None:
 
     pd.set_option("display.width", 120)
     board = model.leaderboard()
-    print(board[["model", "roc_auc", "fit_seconds", "weight", "status"]].head(15).to_string())
+    print(board[["model", "learner", "roc_auc", "outer_score", "fit_seconds", "weight",
+                 "status"]].head(15).to_string())
     positive = list(model.classes_).index("malignant")
     for name, proba in (("blend", model.predict_proba(X_test)),
                         ("best single", model.predict_best_single(X_test))):
         auc = roc_auc_score(y_test == "malignant", proba[:, positive])
         acc = accuracy_score(y_test, model.classes_[proba.argmax(axis=1)])
         print(f"test {name:<12} roc_auc {auc:.4f}  accuracy {acc:.4f}")
-    print(f"{len(board) - 2} trials in {wall:.1f} s (budget {time_limit:g} s); blend of "
+    trials = int((board["kind"] == "trial").sum())
+    print(f"{trials} trials in {wall:.1f} s (budget {time_limit:g} s); {model.combiner_} "
+          f"(chosen by auto, outer roc_auc {model.outer_score_:.4f}) of "
           f"{len(model.weights_)} models: {', '.join(model.weights_.index)}")
 
 
