@@ -293,9 +293,8 @@ def _resume(study: optuna.Study, library: ModelLibrary) -> None:
                     attrs["portfolio"] = t.user_attrs["portfolio"]
                 study.enqueue_trial(t.params, user_attrs=attrs)
                 retried += 1
-        elif t.state == TrialState.COMPLETE and "learner" in t.user_attrs:
-            restored += library.restore(t.number, t.user_attrs["learner"],
-                                        t.user_attrs.get("params", {}), t.value, t.user_attrs)
+        elif t.state == TrialState.COMPLETE:
+            restored += library.restore_trial(t)
     log.info("resumed a study of %d trials; %d finished trials reused, %d interrupted "
              "trials queued again", len(study.trials), restored, retried)
 

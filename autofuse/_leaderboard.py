@@ -33,13 +33,22 @@ def _costs(view: LibraryView, uses: tuple[int, ...]) -> dict[str, Any]:
             * float(view.predict_seconds[positions].sum()) / max(1, view.n_rows)}
 
 
+def _jsonable(value: Any) -> Any:
+    """A fusion's summary with NumPy scalars as Python ones (leaderboard.csv holds JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _fusion_row(model: str, a: Assessment, view: LibraryView, metric: RunMetric,
                 reason: str) -> dict[str, Any]:
-    from autofuse.combiners._nested import as_jsonable
-
     uses = a.fusion.uses if a.fusion is not None else ()
     return {"model": model, "kind": "combiner", "trial": -1, "learner": a.name,
-            "params": as_jsonable(a.fusion.summary()) if a.fusion is not None else {},
+            "params": _jsonable(a.fusion.summary()) if a.fusion is not None else {},
             metric.name: a.in_sample, "outer_score": a.outer, "fit_seconds": a.seconds,
             "predict_seconds": np.nan, **_costs(view, uses), "weight": np.nan,
             "status": "done" if a.ok else "failed", "reason": reason}
@@ -50,9 +59,9 @@ def build_leaderboard(study: optuna.Study, metric: RunMetric, view: LibraryView,
     """Rows, top down (``kind``): ``blend`` (the fusion the model predicts with), ``best
     single``, ``combiner`` rows (``model`` "fusion:NAME") for every combiner tried
     (in-sample and outer scores; why it was chosen or not), then ``trial`` rows, one per
-    trial (finished ones best first, then stopped and
-    failed ones). The metric's column holds out-of-fold values: honest for a trial, in
-    sample for a combiner (``outer_score`` is its honest one)."""
+    trial (finished ones best first, then stopped and failed ones). The metric's column
+    holds out-of-fold values: honest for a trial, in sample for a combiner
+    (``outer_score`` is its honest one)."""
     chosen = outcome.chosen
     weights = chosen.fusion.weights
     rows: list[dict[str, Any]] = []

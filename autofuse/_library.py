@@ -82,6 +82,15 @@ class ModelLibrary:
                                     self._size(models_file))
         return True
 
+    def restore_trial(self, trial: Any) -> bool:
+        """Bring back a finished trial of the study (an Optuna ``FrozenTrial``); False if it
+        is not a learner's trial or its files are gone."""
+        attrs = trial.user_attrs
+        if "learner" not in attrs:
+            return False
+        return self.restore(trial.number, attrs["learner"], attrs.get("params", {}),
+                            trial.value, attrs)
+
     def _size(self, name: str) -> int:
         try:
             return os.path.getsize(self.path(name)) if name else 0

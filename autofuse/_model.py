@@ -147,10 +147,13 @@ class FusedModel:
         without running the search again. This model is left as it is.
 
         Members predict by averaging their fold models (a ``refit_full`` model's refits
-        are not reused). The library must have been kept: ``fit(..., storage="sqlite:///run.db")`` keeps it
-        beside the database (``run.db.library/``), and ``autofuse fit`` in its run folder;
-        ``library`` points to it if it moved. A combiner that fails raises (no fallback).
+        are not reused). The library must have been kept: ``fit(...,
+        storage="sqlite:///run.db")`` keeps it beside the database (``run.db.library/``),
+        and ``autofuse fit`` in its run folder; ``library`` points to it if it moved. A
+        combiner that fails raises (no fallback).
         """
+        from optuna.trial import TrialState
+
         from autofuse import plugins
         from autofuse._core._greedy import default_threads
         from autofuse._library import ModelLibrary
@@ -171,12 +174,8 @@ class FusedModel:
         with open(context, "rb") as f:
             saved = pickle.load(f)
         store = ModelLibrary(directory)
-        from optuna.trial import TrialState
-
         for t in self.study_.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if "learner" in t.user_attrs:
-                store.restore(t.number, t.user_attrs["learner"], t.user_attrs.get("params", {}),
-                              t.value, t.user_attrs)
+            store.restore_trial(t)
         start = time.monotonic()
         view = library_view(store, saved["target"], saved["folds"], self._metric,
                             frame=saved["frame"], data=self._data,
@@ -197,15 +196,16 @@ class FusedModel:
         stopped and failed ones).
 
         Columns: ``kind`` ("blend", "best single", "combiner", "trial": select trials with
-        ``board[board["kind"] == "trial"]``), ``learner`` (the combiner, for the fusion rows), ``params``, the metric
-        (out-of-fold: honest for a trial, in sample for a combiner, which was fitted on
-        those predictions), ``outer_score`` (a combiner's score from nested
-        cross-validation: rows it was not fitted on), ``fit_seconds`` (for a combiner: its
-        fits, nested ones included), ``predict_seconds`` (a trial's, summed over folds),
-        ``members``, ``bytes`` (pickled models it needs), ``predict_seconds_per_1000``
-        (rows, as the fused model predicts; estimated from the search's timings for every
-        row alike; prune's measurements are in its ``params``), ``weight`` (share in the fusion), ``status``
-        and ``reason`` (why a trial failed, why a combiner was chosen or not)."""
+        ``board[board["kind"] == "trial"]``), ``learner`` (the combiner, for the fusion
+        rows), ``params``, the metric (out-of-fold: honest for a trial, in sample for a
+        combiner, which was fitted on those predictions), ``outer_score`` (a combiner's
+        score from nested cross-validation: rows it was not fitted on), ``fit_seconds``
+        (for a combiner: its fits, nested ones included), ``predict_seconds`` (a trial's,
+        summed over folds), ``members``, ``bytes`` (pickled models it needs),
+        ``predict_seconds_per_1000`` (rows, as the fused model predicts; estimated from the
+        search's timings for every row alike; prune's measurements are in its
+        ``params``), ``weight`` (share in the fusion), ``status`` and ``reason`` (why a
+        trial failed, why a combiner was chosen or not)."""
         return self._leaderboard.copy()
 
     def data_summary(self) -> pd.DataFrame:

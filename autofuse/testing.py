@@ -419,7 +419,8 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
         if not np.allclose(same, predictions[0]):
             raise _fail(who, task, "pickling the fusion", "the unpickled fusion predicts "
                         "differently")
-        _check_held_out(who, task, combiner, view, outer_predictions, BestSingle())
+        _check_held_out(who, task, combiner, view, extra["data"], outer_predictions,
+                        BestSingle())
         if run:
             X, y = example_data(task, random_state=random_state)
             model = _check_run(who, task, X, y, learners=["linear", "knn", "naive_bayes"]
@@ -437,7 +438,7 @@ def check_combiner(spec: CombinerSpec, *, tasks: Any = ("binary", "multiclass", 
 HELD_OUT_SLACK = 0.02
 
 
-def _check_held_out(who: str, task: str, combiner: Any, view: Any, outer: Any,
+def _check_held_out(who: str, task: str, combiner: Any, view: Any, data: Any, outer: Any,
                     best: Any) -> None:
     """Fitted on all folds but one and scored on the held-out one (nested): better than a
     constant, and not much worse than the best single model chosen the same way."""
@@ -447,8 +448,7 @@ def _check_held_out(who: str, task: str, combiner: Any, view: Any, outer: Any,
     except Exception as exc:
         raise _fail(who, task, "held-out fold", _error(exc)) from exc
     single = metric.score(outer(best, view, "best"), target)
-    constant = metric.score(_constant_prediction(target, _Spec(task, view.n_outputs),
-                                                 view.folds), target)
+    constant = metric.score(_constant_prediction(target, data, view.folds), target)
     if not metric.better(mine, constant):
         raise _fail(who, task, "held-out fold", f"{metric.name} {mine:.6g} on rows it was not "
                     f"fitted on is no better than a constant prediction ({constant:.6g})")
@@ -458,11 +458,3 @@ def _check_held_out(who: str, task: str, combiner: Any, view: Any, outer: Any,
         raise _fail(who, task, "held-out fold", f"{metric.name} {mine:.6g} on rows it was not "
                     f"fitted on is worse than the best single model's {single:.6g} by more "
                     f"than {HELD_OUT_SLACK:.0%}: it overfits the out-of-fold predictions")
-
-
-class _Spec:
-    """What ``_constant_prediction`` reads of a DataSpec."""
-
-    def __init__(self, task: str, n_outputs: int) -> None:
-        self.task = task
-        self.classes = list(range(n_outputs))

@@ -232,17 +232,11 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
     if record is None:
         record = {"created": now(), "config": config,
                   "data": {"file": os.path.abspath(args.data), **data}, "runs": []}
-    for call in record["runs"]:
-        if call["status"] == "running":  # that call never came back: killed
-            call["status"] = "killed"
     verbose = 0 if args.quiet else 2 if args.verbose else 1
-    call = {"command": "fit", "started": now(), "status": "running",
-            "data": os.path.abspath(args.data),
-            **{k: config[k] for k in ("time_limit", "trials", "jobs", "combiner",
-                                      "combiner_options", "refit_full")}}
-    record["runs"].append(call)
     record["config"] = config  # the latest call's; the defining options never change
-    folder.write(record)
+    call = begin_call(folder, record, "fit", data=os.path.abspath(args.data),
+                      **{k: config[k] for k in ("time_limit", "trials", "jobs", "combiner",
+                                                "combiner_options", "refit_full")})
     logs = Logs(folder, verbose)
     start = time.monotonic()
     try:
@@ -270,6 +264,19 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
     folder.write(record)
     _summary(out, folder, record["result"])
     return 0
+
+
+def begin_call(folder: RunFolder, record: dict[str, Any], command: str, **options: Any
+               ) -> dict[str, Any]:
+    """Record a new call in run.json (a call still marked running never came back: it was
+    killed) and return its record, for ``end_call``."""
+    for call in record["runs"]:
+        if call["status"] == "running":
+            call["status"] = "killed"
+    call = {"command": command, "started": now(), "status": "running", **options}
+    record["runs"].append(call)
+    folder.write(record)
+    return call
 
 
 def end_call(call: dict[str, Any], start: float, exc: BaseException | None = None) -> None:

@@ -16,15 +16,15 @@ import time
 from typing import Any, TextIO
 
 from autofuse._cli import _combiner_options
-from autofuse._cli._fit import (Logs, blend_line, end_call, now, record_failure, result_of,
-                               write_outputs)
+from autofuse._cli._fit import (DEFAULTS, Logs, begin_call, blend_line, end_call,
+                               record_failure, result_of, write_outputs)
 from autofuse._errors import input_errors
 from autofuse._run_folder import RunFolder
 
 log = logging.getLogger("autofuse")
 
-#: The combiner ``autofuse fuse`` uses unless told otherwise.
-DEFAULT_COMBINER = "auto"
+#: The combiner ``autofuse fuse`` uses unless told otherwise: fit's.
+DEFAULT_COMBINER = DEFAULTS["combiner"]
 
 
 def _run_fuse(args: argparse.Namespace, out: TextIO) -> int:
@@ -44,13 +44,8 @@ def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> in
     model = load_model(folder.path)
     name = args.combiner or DEFAULT_COMBINER
     options = args.combiner_options or {}
-    for call in record["runs"]:
-        if call["status"] == "running":  # that call never came back: killed
-            call["status"] = "killed"
-    call: dict[str, Any] = {"command": "fuse", "started": now(), "status": "running",
-                            "combiner": name, "combiner_options": options or None}
-    record["runs"].append(call)
-    folder.write(record)
+    call = begin_call(folder, record, "fuse", combiner=name,
+                      combiner_options=options or None)
     logs = Logs(folder, 0 if args.quiet else 2 if args.verbose else 1)
     start = time.monotonic()
     try:

@@ -70,6 +70,20 @@ def _check_int(name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+def check_options(ensemble_size: Any, init_size: Any, n_bags: Any, bag_fraction: Any
+                  ) -> tuple[int, int, int]:
+    """The selection's options checked (a ValueError naming a bad one): ``ensemble_size``,
+    ``init_size`` and ``n_bags`` as ints."""
+    ensemble_size = _check_int("ensemble_size", ensemble_size, 1)
+    init_size = _check_int("init_size", init_size, 0)
+    n_bags = _check_int("n_bags", n_bags, 1)
+    if init_size > ensemble_size:
+        raise ValueError(f"init_size ({init_size}) cannot exceed ensemble_size ({ensemble_size})")
+    if not (isinstance(bag_fraction, (float, int)) and 0.0 < bag_fraction <= 1.0):
+        raise ValueError(f"bag_fraction must be in (0, 1], got {bag_fraction!r}")
+    return ensemble_size, init_size, n_bags
+
+
 def _make_kernel(P: np.ndarray, prep: Any, metric: ResolvedMetric, backend: str, n_threads: int):
     if metric.scorer is not None:
         from autofuse._core._scorer import ScorerKernel
@@ -130,13 +144,8 @@ def select(
     from autofuse._core import backend as active_backend
 
     resolved = resolve_metric(metric)
-    ensemble_size = _check_int("ensemble_size", ensemble_size, 1)
-    init_size = _check_int("init_size", init_size, 0)
-    n_bags = _check_int("n_bags", n_bags, 1)
-    if init_size > ensemble_size:
-        raise ValueError(f"init_size ({init_size}) cannot exceed ensemble_size ({ensemble_size})")
-    if not (isinstance(bag_fraction, (float, int)) and 0.0 < bag_fraction <= 1.0):
-        raise ValueError(f"bag_fraction must be in (0, 1], got {bag_fraction!r}")
+    ensemble_size, init_size, n_bags = check_options(ensemble_size, init_size, n_bags,
+                                                     bag_fraction)
     if n_threads is None or n_threads == -1:
         n_threads = default_threads()
     n_threads = _check_int("n_threads", n_threads, 1)

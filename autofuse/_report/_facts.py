@@ -145,14 +145,14 @@ def read_facts(folder: RunFolder) -> RunFacts:
         by_model = trials.set_index("model")["per_1000"]
         blend_per_1000 = float(sum(by_model.get(m.model, math.nan) for m in members))
     combiners = _combiners(board, metric, combiner)
+    compared = blend_outer if math.isfinite(blend_outer) else blend_score  # blend_compared
     return RunFacts(
         name=os.path.basename(folder.path), path=folder.path, record=record, board=board,
         metric=metric, greater_is_better=greater, task=str(result.get("task", "")),
         combiner=combiner, combiner_note=str(result.get("combiner_note") or ""),
         blend_score=blend_score, blend_outer=blend_outer, blend_per_1000=blend_per_1000,
         best_model=str(best.get("model", "")), best_score=best_score,
-        gain=gain(blend_outer if math.isfinite(blend_outer) else blend_score, best_score,
-                  greater), members=members,
+        gain=gain(compared, best_score, greater), members=members,
         members_from=members_from, trials=trials,
         learners=_learners_best_first(trials, greater),
         combiners=combiners, front=_front(combiners, blend, combiner, trials))

@@ -136,7 +136,8 @@ def latency(facts: RunFacts) -> bytes:
     """Score against seconds to predict 1,000 rows (log scale): every finished trial (its
     cross-validated score), the best single model (ringed), every combiner tried (its outer
     score; the blend's as a star), prune's front when prune was tried (in-sample scores,
-    members' times summed, dotted), and the Pareto frontier of the trials and combiners as a step line."""
+    members' times summed, dotted), and the Pareto frontier of the trials and combiners as
+    a step line."""
     t = facts.trials[np.isfinite(facts.trials["per_1000"])]
     colours = learner_colours(facts.learners)
     tried = [c for c in facts.combiners

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from autofuse._core import select
-from autofuse._core._greedy import _check_int
+from autofuse._core._greedy import check_options
 from autofuse._core._prepare import check_finite_predictions, check_predictions
 from autofuse.combiners._base import Combiner
 from autofuse.combiners._fusion import Fusion, WeightedFusion
@@ -151,15 +151,7 @@ class Caruana(Combiner):
         self.init_size = init_size
         self.n_bags = n_bags
         self.bag_fraction = bag_fraction
-        # Checked now, before any long work.
-        for name in ("ensemble_size", "n_bags"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("init_size", init_size, 0)
-        if init_size > ensemble_size:
-            raise ValueError(f"init_size ({init_size}) cannot exceed ensemble_size "
-                             f"({ensemble_size})")
-        if not (isinstance(bag_fraction, (float, int)) and 0.0 < bag_fraction <= 1.0):
-            raise ValueError(f"bag_fraction must be in (0, 1], got {bag_fraction!r}")
+        check_options(ensemble_size, init_size, n_bags, bag_fraction)  # before long work
 
     def fuse(self, view: LibraryView) -> Fusion:
         selection = CaruanaSelection(

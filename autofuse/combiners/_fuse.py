@@ -12,7 +12,7 @@ import numpy as np
 from autofuse.combiners._auto import Auto
 from autofuse.combiners._base import Combiner
 from autofuse.combiners._nested import Assessment, assess
-from autofuse.combiners._view import LibraryView, _Source
+from autofuse.combiners._view import LibraryView, _Source, fold_positions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,18 +56,9 @@ def library_view(library: ModelLibrary, target: np.ndarray,
     covered = ~np.isnan(chosen[0].oof[:, 0])
     rows = np.flatnonzero(covered)
     n_threads = max(1, min(n_threads, len(chosen) * len(rows) // CELLS_PER_THREAD))
-    where = np.full(len(covered), -1, dtype=np.int64)
-    where[rows] = np.arange(len(rows))
-    view_folds = []
-    for train, valid in folds:
-        va = where[valid]
-        va = va[va >= 0]
-        if len(va):
-            tr = where[train]
-            view_folds.append((tr[tr >= 0], va))
     return LibraryView(
         predictions=np.stack([e.oof[rows] for e in chosen]),
-        target=target[rows], folds=view_folds,
+        target=target[rows], folds=fold_positions(folds, rows, len(covered)),
         trials=tuple(e.trial for e in chosen), learners=tuple(e.learner for e in chosen),
         params=tuple(e.params for e in chosen),
         fit_seconds=np.array([e.fit_seconds for e in chosen], dtype=float),

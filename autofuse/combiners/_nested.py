@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -32,10 +31,8 @@ class Assessment:
     fusion: Fusion | None = None
     in_sample: float = float("nan")  # the fusion's score on the rows it was fitted on
     outer: float = float("nan")  # nested cross-validation: rows it was not fitted on
-    outer_predictions: np.ndarray | None = field(default=None, repr=False)
     outer_by_fold: np.ndarray | None = field(default=None, repr=False)  # each held-out fold
     seconds: float = 0.0  # fitting it and its nested fits
-    nested_seconds: float = 0.0  # the nested fits alone
     error: str = ""  # why it failed, when it did
     exception: BaseException | None = field(default=None, repr=False)
     reason: str = ""  # why it was chosen or not (auto)
@@ -82,12 +79,12 @@ def predict_view(fusion: Fusion, view: LibraryView, who: str = "the combiner") -
     return out
 
 
-def outer_predictions(combiner: Combiner, view: LibraryView, who: str = "the combiner"
-                      ) -> np.ndarray:
-    """Nested cross-validation: each outer fold's rows predicted by the combiner fitted on
-    the other folds' rows."""
+def outer_predictions(combiner: Combiner, view: LibraryView, who: str = "the combiner",
+                      folds: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+    """Nested cross-validation: each outer fold's rows (``folds``, default
+    ``outer_folds(view)``) predicted by the combiner fitted on the other folds' rows."""
     out = np.full((view.n_rows, view.n_outputs), np.nan)
-    for train, valid in outer_folds(view):
+    for train, valid in outer_folds(view) if folds is None else folds:
         inner = combiner.fuse(view.subset(train))
         out[valid] = predict_view(inner, view.subset(valid), who)
     return out
@@ -103,12 +100,11 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
     who = f"combiner {name!r}"
     try:
         if nested:
-            result.outer_predictions = outer_predictions(combiner, view, who)
-            result.outer = view.metric.score(result.outer_predictions, view.target)
+            folds = outer_folds(view)
+            held_out = outer_predictions(combiner, view, who, folds)
+            result.outer = view.metric.score(held_out, view.target)
             result.outer_by_fold = np.array([
-                view.metric.score(result.outer_predictions[valid], view.target[valid])
-                for _, valid in outer_folds(view)])
-            result.nested_seconds = time.perf_counter() - start
+                view.metric.score(held_out[valid], view.target[valid]) for _, valid in folds])
         result.fusion = combiner.fuse(view)
         result.in_sample = view.metric.score(predict_view(result.fusion, view, who),
                                              view.target)
@@ -139,13 +135,3 @@ def better(view: LibraryView, a: float, b: float) -> bool:
     if np.isnan(a):
         return False
     return bool(np.isnan(b) or view.metric.better(a, b))
-
-
-def as_jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): as_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_jsonable(v) for v in value]
-    return value

@@ -52,6 +52,20 @@ class _Source:
         return self._models(trial)
 
 
+def fold_positions(folds: list[tuple[np.ndarray, np.ndarray]], positions: np.ndarray,
+                   n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``folds`` (rows among ``n_rows``) restricted to the rows at sorted ``positions``,
+    renumbered as positions in them; a fold left with no validation row is dropped."""
+    where = np.full(n_rows, -1, dtype=np.int64)
+    where[positions] = np.arange(len(positions))
+    out = []
+    for train, valid in folds:
+        tr, va = where[train], where[valid]
+        if (va >= 0).any():
+            out.append((tr[tr >= 0], va[va >= 0]))
+    return out
+
+
 @dataclass
 class LibraryView:
     """The candidates of a model library, as a combiner sees them.
@@ -198,16 +212,9 @@ class LibraryView:
         """The view of some of its rows (positions in this view): the folds keep those rows
         (a fold left with no row is dropped); costs, models and the source stay shared."""
         positions = np.sort(np.asarray(positions, dtype=np.int64))
-        where = np.full(self.n_rows, -1, dtype=np.int64)
-        where[positions] = np.arange(len(positions))
-        folds = []
-        for train, valid in self.folds:
-            tr, va = where[train], where[valid]
-            tr, va = tr[tr >= 0], va[va >= 0]
-            if len(va):
-                folds.append((tr, va))
         return replace(self, predictions=self.predictions[:, positions],
-                       target=self.target[positions], folds=folds,
+                       target=self.target[positions],
+                       folds=fold_positions(self.folds, positions, self.n_rows),
                        rows=self.rows[positions], _scores=None)
 
     def restrict(self, positions: np.ndarray | list[int]) -> LibraryView:
