@@ -5,18 +5,25 @@ for a persistent run, as ``.npy`` files) and fold models on disk (pickles writte
 worker that fitted them), so a large library never has to fit in memory and a run that
 stops can pick them up again. The library directory of a persistent study sits beside
 it: ``run.db`` keeps its library in ``run.db.library/``.
+
+Disk is a budget: only the ``KEEP_MODELS`` best trials (the candidates fusion considers)
+keep their fold models, and while those take more than ``max_bytes`` the worst of them
+lose theirs too (the best one always keeps its models). A trial that lost its models keeps
+its out-of-fold predictions and its place in the leaderboard, but cannot become a member.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import pickle
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from autofuse._fold_models import read_models
 
 
 @dataclass
@@ -33,6 +40,17 @@ class Entry:
     predict_seconds: float = 0.0
     models_bytes: int = 0  # size of the pickled fold models
 
+    @property
+    def has_models(self) -> bool:
+        """Whether its fold models are still on disk (they are dropped past the budget)."""
+        return bool(self.models_file)
+
+
+log = logging.getLogger("autofuse")
+
+#: Trials that keep their fold models: fusion considers this many of the best.
+KEEP_MODELS = 100
+
 
 #: Bytes per second at which the parent reads pickled fold models back: on the 2-core VM,
 #: 0.76 GB/s for scikit-learn forests (266 MB of extra trees in 0.35 s), 0.28 GB/s for a
@@ -45,9 +63,18 @@ LIKELY_MEMBERS = 10
 
 
 class ModelLibrary:
-    """Entries by trial number, stored in ``directory`` (a temporary one when None)."""
+    """Entries by trial number, stored in ``directory`` (a temporary one when None).
 
-    def __init__(self, directory: str | None = None) -> None:
+    ``greater_is_better`` (the metric's direction) ranks the trials for the disk budget:
+    when it is given, only the ``keep`` best keep their fold models, within ``max_bytes``
+    (None: no byte limit)."""
+
+    def __init__(self, directory: str | None = None, *, greater_is_better: bool | None = None,
+                 max_bytes: int | None = None, keep: int = KEEP_MODELS) -> None:
+        self.greater_is_better = greater_is_better
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.dropped = 0  # trials whose fold models were removed for the budget
         self.persistent = directory is not None
         if directory is None:
             directory = tempfile.mkdtemp(prefix="autofuse-library-")
@@ -68,14 +95,46 @@ class ModelLibrary:
             np.save(tmp, entry.oof)
             os.replace(tmp, self.path(f"trial-{entry.trial}.oof.npy"))
         self.entries[entry.trial] = entry
+        self._trim()
+
+    def models_total(self) -> int:
+        """Bytes of the fold models on disk."""
+        return sum(e.models_bytes for e in self.entries.values() if e.has_models)
+
+    def _trim(self) -> None:
+        """Drop the fold models of the trials past ``keep`` and, worst first, of those
+        past ``max_bytes`` (never the best trial's)."""
+        if self.greater_is_better is None:
+            return
+        sign = -1.0 if self.greater_is_better else 1.0
+        ranked = sorted((e for e in self.entries.values() if e.has_models),
+                        key=lambda e: (sign * e.score, e.trial))
+        drop, kept = ranked[self.keep:], ranked[:self.keep]
+        total = sum(e.models_bytes for e in kept)
+        while self.max_bytes is not None and total > self.max_bytes and len(kept) > 1:
+            worst = kept.pop()
+            total -= worst.models_bytes
+            drop.append(worst)
+        for entry in drop:
+            try:
+                os.remove(self.path(entry.models_file))
+            except FileNotFoundError:
+                pass
+            entry.models_file, entry.models_bytes = "", 0
+            self.dropped += 1
+            log.info("trial %d (%s) lost its fold models: it is not among the %d best within "
+                     "the library's disk budget", entry.trial, entry.learner, self.keep)
 
     def restore(self, trial: int, learner: str, params: dict[str, Any], score: float,
                 attrs: dict[str, Any]) -> bool:
-        """Bring back a trial finished by an earlier call; False if its files are gone."""
+        """Bring back a trial finished by an earlier call; False if its predictions are gone
+        (a trial whose fold models were dropped comes back without them)."""
         oof_path = self.path(f"trial-{trial}.oof.npy")
         models_file = os.path.basename(self.models_path(trial))
-        if not (os.path.exists(oof_path) and os.path.exists(self.path(models_file))):
+        if not os.path.exists(oof_path):
             return False
+        if not os.path.exists(self.path(models_file)):
+            models_file = ""
         self.entries[trial] = Entry(trial, learner, params, score, np.load(oof_path),
                                     models_file, attrs.get("fit_seconds", 0.0),
                                     attrs.get("predict_seconds", 0.0),
@@ -106,8 +165,7 @@ class ModelLibrary:
         return sum(e.models_bytes for e in best) / LOAD_BYTES_PER_SECOND
 
     def load_models(self, trial: int) -> list[Any]:
-        with open(self.path(self.entries[trial].models_file), "rb") as f:
-            return pickle.load(f)
+        return read_models(self.path(self.entries[trial].models_file))
 
     def discard_files(self, trial: int) -> None:
         """Remove files a stopped or failed trial may have left."""

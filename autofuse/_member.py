@@ -26,12 +26,14 @@ class Member:
 
     def predict(self, frame: pd.DataFrame, data: DataSpec) -> np.ndarray:
         """Class probabilities or values, ``(n_rows, n_outputs)`` float64."""
-        return predict_models(self.models, frame, data)
+        return predict_models(self.models, frame, data, f"member {self.learner}#{self.trial}")
 
 
-def predict_models(models: list[Any], frame: pd.DataFrame, data: DataSpec) -> np.ndarray:
-    """The average of ``models``' predictions on ``frame``."""
-    out = _predict(models[0], frame, data)
+def predict_models(models: list[Any], frame: pd.DataFrame, data: DataSpec,
+                   name: str = "the model") -> np.ndarray:
+    """The average of ``models``' predictions on ``frame`` (``name`` says whose, in the
+    error a wrong output gets)."""
+    out = _predict(models[0], frame, data, name)
     for model in models[1:]:
-        out += _predict(model, frame, data)
+        out += _predict(model, frame, data, name)
     return out / len(models)

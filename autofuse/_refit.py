@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import pickle
-import time
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING
 
 from autofuse import _workers
 from autofuse._core._greedy import default_threads
+from autofuse._fold_models import read_models
 
 if TYPE_CHECKING:
     from autofuse._budget import Budget
@@ -38,27 +37,32 @@ def refit_members(members: list[Member], ctx: SearchContext, budget: Budget) -> 
                 continue
             path = ctx.library.path(f"trial-{member.trial}.refit.pkl")
             job = {"learner": member.learner, "params": member.params,
-                   "threads": default_threads(), "seed": ctx.seed, "path": path}
+                   "threads": default_threads(), "seed": ctx.seed, "path": path,
+                   "memory_limit": ctx.memory_limit}
             if worker.token != ctx.token:
                 worker.conn.send(("data", ctx.token, ctx.payload()))
                 worker.token = ctx.token
             worker.conn.send(("refit", ctx.token, job))
-            if not wait([worker.conn], timeout=max(0.0, budget.left() - 0.5)):
+            message: tuple = ("started",)
+            while message[0] == "started":
+                if not wait([worker.conn], timeout=max(0.0, budget.left() - 0.5)):
+                    message = ("timeout",)
+                    break
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    worker = _workers.replace(worker)
+                    message = ("error", "the worker process died", "")
+            if message[0] == "timeout":
                 worker = _workers.replace(worker)
                 log.warning("refit of %s#%d stopped at the time limit; it keeps its fold "
                             "models", member.learner, member.trial)
                 continue
-            try:
-                message = worker.conn.recv()
-            except (EOFError, OSError):
-                worker = _workers.replace(worker)
-                message = ("error", "the worker process died", "")
             if message[0] != "done":
                 log.warning("refit of %s#%d failed (%s); it keeps its fold models",
                             member.learner, member.trial, message[1])
                 continue
-            with open(path, "rb") as f:
-                member.models = pickle.load(f)
+            member.models = read_models(path)
     finally:
         _workers.POOL.release([worker])
 

@@ -15,12 +15,17 @@ of spinning on a busy machine.
 Protocol, over one duplex pipe per worker (parent -> worker, then worker -> parent):
 
 * ``("data", token, payload)``: the table, target, DataSpec, folds and learner specs.
-* ``("trial", token, job)``: cross-fit one configuration. After each fold the worker sends
-  ``("fold", k, predictions, fit_seconds, predict_seconds)`` and waits for ``"go"`` or
-  ``"stop"`` (pruned, or projected past the budget); after the last fold it saves the fold
-  models and sends ``("done", path)``.
+* ``("trial", token, job)``: cross-fit one configuration. The worker sends ``("started",)``
+  when it begins (the trial's clock starts there, not while a fresh worker imports), then
+  after each fold ``("fold", k, predictions, fit_seconds, predict_seconds)``, and waits for
+  ``"go"`` or ``"stop"`` (pruned, or projected past the budget); each fold model is
+  appended to the trial's model file as it is fitted, and after the last fold the file is
+  put in place and ``("done", path)`` sent.
 * ``("refit", token, job)``: fit one configuration on every row; ``("done", path)``.
 * Any exception: ``("error", "Type: message", traceback)``, and the worker stays usable.
+
+A job may carry ``memory_limit`` (bytes): the worker runs it under that data limit
+(``memory_cap``), and the parent also watches its resident memory (``resident_bytes``).
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ import socket
 import subprocess
 import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Iterator
+
+from autofuse._fold_models import ModelFile
 
 #: Environment every worker starts with (read by OpenMP runtimes when they load).
 WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
@@ -42,35 +50,70 @@ WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
 # ----------------------------------------------------------------- the worker side
 
-def _save(models: Any, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(models, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+def out_of_memory(limit: int | None) -> str:
+    """The reason of a trial stopped by its memory limit."""
+    return f"out of memory (limit {limit / 2**30:.3g} GB)" if limit else "out of memory"
+
+
+@contextmanager
+def memory_cap(limit: int | None) -> Iterator[None]:
+    """Within the block, this process cannot allocate past ``limit`` bytes of data
+    (``RLIMIT_DATA``, Linux: heap and private mappings, thread stacks included): an
+    allocation past it raises ``MemoryError`` instead of growing until the kernel's
+    out-of-memory killer picks a process. The previous limit is restored after."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    if not limit:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = int(limit) if hard == resource.RLIM_INFINITY else min(int(limit), hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
+    except (ValueError, OSError):  # pragma: no cover - a platform that refuses it
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 def _run_trial(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -> None:
     from autofuse._cv import fit_folds
 
     spec = payload["learners"][job["learner"]]
-    models = []
-    for k, model, pred, fit_s, predict_s in fit_folds(
-            spec, job["params"], payload["frame"], payload["target"], payload["data"],
-            payload["folds"], job.get("seed")):
-        models.append(model)
-        conn.send(("fold", k, pred, fit_s, predict_s))
-        if conn.recv() == "stop":
-            conn.send(("stopped",))
-            return
-    _save(models, job["path"])
+    conn.send(("started",))
+    out = ModelFile(job["path"])
+    try:
+        for k, model, pred, fit_s, predict_s in fit_folds(
+                spec, job["params"], payload["frame"], payload["target"], payload["data"],
+                payload["folds"], job.get("seed")):
+            out.add(model)
+            del model
+            conn.send(("fold", k, pred, fit_s, predict_s))
+            if conn.recv() == "stop":
+                out.discard()
+                conn.send(("stopped",))
+                return
+    except BaseException:
+        out.discard()
+        raise
+    out.close()
     conn.send(("done", job["path"]))
 
 
 def _run_refit(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -> None:
     frame, target, data = payload["frame"], payload["target"], payload["data"]
+    conn.send(("started",))
     model = payload["learners"][job["learner"]].estimator(job["params"], data, job.get("seed"))
     model.fit(frame, target)
-    _save([model], job["path"])
+    out = ModelFile(job["path"])
+    out.add(model)
+    out.close()
     conn.send(("done", job["path"]))
 
 
@@ -92,11 +135,16 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
             payloads = {message[1]: pickle.loads(message[2])}
             continue
         _, token, job = message
+        limit = job.get("memory_limit")
         try:
-            with threadpool_limits(limits=job["threads"]), threads_for_trial(job["threads"]):
+            with memory_cap(limit), threadpool_limits(limits=job["threads"]), \
+                    threads_for_trial(job["threads"]):
                 (_run_trial if kind == "trial" else _run_refit)(conn, payloads[token], job)
         except BaseException as exc:  # noqa: BLE001 - any failure is the trial's, not ours
-            reason = f"{type(exc).__name__}: {exc}".strip()
+            if isinstance(exc, MemoryError):
+                reason = f"{out_of_memory(limit)}: MemoryError {exc}".strip()
+            else:
+                reason = f"{type(exc).__name__}: {exc}".strip()
             try:
                 conn.send(("error", reason, traceback.format_exc(limit=8)))
             except (BrokenPipeError, OSError):
@@ -111,6 +159,11 @@ def main(fd: int) -> None:  # pragma: no cover - the worker process's entry poin
 
     warnings.simplefilter("ignore")  # learners' warnings are noise here; failures are sent
     _die_with_parent()
+    # What every trial needs, imported before the first one arrives (a second or two on a
+    # small machine), so no trial is charged for the worker's start-up.
+    import autofuse._cv  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import threadpoolctl  # noqa: F401
     _serve(Connection(fd))
 
 
@@ -143,7 +196,16 @@ class Worker:
 
     @property
     def exitcode(self) -> int | None:
-        return self.process.poll()
+        """The exit code (negative: the signal that killed it), waiting up to a second for a
+        process whose pipe just closed to be gone; None while it runs."""
+        try:
+            return self.process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def resident_bytes(self) -> int | None:
+        """The worker's resident memory now (Linux; None where it cannot be read)."""
+        return resident_bytes(self.process.pid)
 
     def kill(self) -> None:
         try:
@@ -156,6 +218,18 @@ class Worker:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes(pid: int) -> int | None:
+    """Resident memory of process ``pid`` from ``/proc`` (None where there is none)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _start_worker() -> Worker:

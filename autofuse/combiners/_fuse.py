@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from autofuse._library import KEEP_MODELS
 from autofuse.combiners._auto import Auto
 from autofuse.combiners._base import Combiner
 from autofuse.combiners._nested import Assessment, assess
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("autofuse")
 
-#: The combiners are given at most this many of the best finished trials.
-MAX_CANDIDATES = 100
+#: The combiners are given at most this many of the best finished trials (those that keep
+#: their fold models in the library).
+MAX_CANDIDATES = KEEP_MODELS
 #: Below this many predictions (candidates x rows) combiners get one thread: OpenMP's
 #: start-up and spin-waiting cost more than a second thread gives on small libraries
 #: (Caruana on 8 candidates x 300 rows: 1 ms on one thread, up to 1 s on two threads of a
@@ -47,9 +49,9 @@ def library_view(library: ModelLibrary, target: np.ndarray,
                  max_candidates: int = MAX_CANDIDATES) -> LibraryView:
     """The view of the ``max_candidates`` best finished trials, on the rows they all
     predicted out of fold (every row, but for a holdout split)."""
-    entries = list(library.entries.values())
+    entries = [e for e in library.entries.values() if e.has_models]
     if not entries:
-        raise RuntimeError("the model library holds no finished trial")
+        raise RuntimeError("the model library holds no finished trial with its fold models")
     sign = -1.0 if metric.greater_is_better else 1.0
     entries.sort(key=lambda e: (sign * e.score, e.trial))
     chosen = entries[:max_candidates]

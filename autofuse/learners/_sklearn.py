@@ -145,14 +145,52 @@ def _forest_space(trial: optuna.trial.BaseTrial, data: DataSpec) -> dict[str, An
     }
 
 
+#: Most bytes one fold model of a forest may take (the fused model holds one per fold, and
+#: fully grown trees on 15,000 rows pickle to 0.5 GB per fold: 300 extra trees on
+#: california_housing). A forest expected to be larger first gets fewer trees, down to
+#: ``MIN_TREES``, then larger leaves.
+FOREST_FOLD_BYTES = 100 * 2**20
+MIN_TREES = 100
+#: Bytes of one tree node in scikit-learn, besides its values (8 bytes per class/output).
+NODE_BYTES = 64
+#: Training rows of a fold (5 folds), and the share of them a bootstrap sample holds.
+FOLD_SHARE = 0.8
+BOOTSTRAP_UNIQUE = 0.632
+#: Leaves per training row of a fully grown tree: about one for a regression; fewer for a
+#: classification, whose leaves stop when pure (letter: 0.27, adult: 0.45 of the rows).
+LEAVES_PER_ROW = {"regression": 1.0, "classification": 0.5}
+
+
+def forest_size(params: dict[str, Any], data: DataSpec, bootstrap: bool) -> tuple[int, int]:
+    """``(n_estimators, min_samples_leaf)`` of a forest, capped so that one fold model is
+    expected within ``FOREST_FOLD_BYTES``."""
+    n_trees = int(params.get("n_estimators", 300))
+    leaf = int(params.get("min_samples_leaf", 1))
+    classification = _classifier(data)
+    rows = FOLD_SHARE * data.n_rows * (BOOTSTRAP_UNIQUE if bootstrap else 1.0)
+    per_leaf = LEAVES_PER_ROW["classification" if classification else "regression"]
+    node = NODE_BYTES + 8 * (len(data.classes) if classification else 1)
+
+    def tree_bytes(leaf: int) -> float:
+        return 2 * max(1.0, per_leaf * rows / leaf) * node
+
+    if n_trees * tree_bytes(leaf) > FOREST_FOLD_BYTES:
+        n_trees = max(min(n_trees, MIN_TREES), int(FOREST_FOLD_BYTES // tree_bytes(leaf)))
+        while n_trees * tree_bytes(leaf) > FOREST_FOLD_BYTES:
+            leaf += 1
+    return n_trees, leaf
+
+
 def _forest_build(classifier: type, regressor: type, params: dict[str, Any],
                   data: DataSpec) -> Pipeline:
     max_features = params.get("max_features", "sqrt")
     if max_features != "sqrt":
         max_features = float(max_features)
     cls = classifier if _classifier(data) else regressor
-    model = cls(n_estimators=params.get("n_estimators", 300), max_features=max_features,
-                min_samples_leaf=params.get("min_samples_leaf", 1), n_jobs=1)
+    n_trees, leaf = forest_size(params, data, bootstrap=cls in (RandomForestClassifier,
+                                                               RandomForestRegressor))
+    model = cls(n_estimators=n_trees, max_features=max_features, min_samples_leaf=leaf,
+                n_jobs=1)
     return _pipeline(data, model, encode="ordinal", scale=False)
 
 

@@ -5,6 +5,15 @@ the deadline); workers only fit and predict. After each fold the parent decides 
 the trial goes on: it stops a trial the pruner finds hopeless, and one whose projected
 time would run past the search deadline. At the deadline any trial still running is
 killed with its worker, so no learner can hold the run past its budget.
+
+Nothing a learner does takes the run down. Its predictions are checked in the worker
+(shape, type, finite values, probabilities) and, again, before they touch the run; a trial
+runs under a memory limit (``SearchContext.memory_limit``: the worker's data limit, and its
+resident memory watched from here) and fails "out of memory" past it; a learner's search
+space runs in a thread and may take ``SPACE_SECONDS``. A learner whose trials failed
+``MAX_LEARNER_FAILURES`` times with none finished, or whose search space overran, is
+disabled for the rest of the run (``LearnerFilter``), and the reason of its last trial
+says so.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +34,7 @@ from optuna.trial import TrialState
 
 from autofuse import _workers
 from autofuse._library import Entry, ModelLibrary
+from autofuse.search._sampler import LearnerFilter
 from autofuse.search._study import sample
 
 if TYPE_CHECKING:
@@ -39,6 +50,17 @@ log = logging.getLogger("autofuse")
 TRIAL_SHARE = 0.5
 #: The search stops after this many trials in a row could not start.
 MAX_START_FAILURES = 50
+#: A learner is disabled for the rest of the run once this many of its trials failed while
+#: none finished (failures the run itself caused, a stop at the deadline, do not count).
+MAX_LEARNER_FAILURES = 3
+#: Seconds a learner's ``space()`` may take to sample one configuration (it runs in this
+#: process); one that overruns is disabled for the run.
+SPACE_SECONDS = 2.0
+#: How often (seconds) the resident memory of running trials is checked.
+MEMORY_POLL_SECONDS = 0.2
+#: A worker that dies after its resident memory reached this share of the limit is taken to
+#: have run out of memory (an allocation in native code can abort instead of raising).
+NEAR_LIMIT = 0.8
 
 
 @dataclass
@@ -46,8 +68,10 @@ class _Running:
     trial: optuna.Trial
     learner: str
     params: dict[str, Any]
-    started: float
+    started: float  # when it was sent; reset when the worker starts it
     oof: np.ndarray
+    begun: bool = False  # the worker said it started (the per-trial cap runs from there)
+    resident: int = 0  # the worker's largest resident memory seen, bytes
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
     folds_done: int = 0
@@ -67,6 +91,7 @@ class SearchContext:
     library: ModelLibrary
     threads: int  # per trial
     seed: int | None = None  # random_state of the learners' estimators
+    memory_limit: int | None = None  # bytes per trial (None: no limit)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def payload(self) -> bytes:
@@ -90,6 +115,14 @@ def _json(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+class _SpaceTimeout(Exception):
+    """A learner's search space did not return in time."""
+
+
+#: Reasons of failures the run caused, not the learner (they do not count against it).
+RUN_STOPS = ("stopped at the time limit", "the run was interrupted")
+
+
 class _Search:
     def __init__(self, study: optuna.Study, ctx: SearchContext, n_trials: int | None,
                  deadline: float | None, n_jobs: int,
@@ -107,6 +140,16 @@ class _Search:
         # No single trial may take more than this share of the search: one stuck in its
         # first fold (before any projection is possible) must leave time for the others.
         self.trial_cap = None if deadline is None else TRIAL_SHARE * (deadline - time.monotonic())
+        self.failures: dict[str, int] = {}
+        self.finished: set[str] = set()
+        self.disabled: dict[str, str] = {}  # learner -> why
+        for t in study.get_trials(deepcopy=False):  # a resumed study's earlier calls
+            learner = t.user_attrs.get("learner")
+            if t.state == TrialState.COMPLETE:
+                self.finished.add(learner)
+            elif t.state == TrialState.FAIL and learner and not t.user_attrs.get(
+                    "reason", "").startswith(RUN_STOPS + ("interrupted", "not run")):
+                self.failures[learner] = self.failures.get(learner, 0) + 1
 
     # ------------------------------------------------------------- bookkeeping
     def _time_left(self) -> float:
@@ -120,6 +163,8 @@ class _Search:
     def _want_more(self) -> bool:
         if self.n_trials is not None and self.dispatched >= self.n_trials:
             return False
+        if len(self.disabled) >= len(self.ctx.learners):
+            return False
         return self._time_left() > 0
 
     def _send_data(self, i: int) -> None:
@@ -129,8 +174,18 @@ class _Search:
             w.token = self.ctx.token
 
     def _finish(self, run: _Running, state: TrialState, value: float | None = None,
-                reason: str = "") -> None:
+                reason: str = "", counts: bool = True) -> None:
+        """Tell the study how ``run`` ended. A failure the learner caused (``counts``) may
+        disable it; its reason then says so."""
         t = run.trial
+        if state == TrialState.COMPLETE:
+            self.finished.add(run.learner)
+        elif state == TrialState.FAIL and counts and run.learner in self.ctx.learners:
+            self.failures[run.learner] = self.failures.get(run.learner, 0) + 1
+            if (self.failures[run.learner] >= MAX_LEARNER_FAILURES
+                    and run.learner not in self.finished):
+                reason += self._disable(run.learner, f"{self.failures[run.learner]} of its "
+                                                     "trials failed and none finished")
         t.set_user_attr("fit_seconds", run.fit_seconds)
         t.set_user_attr("predict_seconds", run.predict_seconds)
         t.set_user_attr("folds_done", run.folds_done)
@@ -145,17 +200,59 @@ class _Search:
             self.ctx.library.discard_files(t.number)
         self.on_trial(frozen)
 
+    def _disable(self, learner: str, why: str) -> str:
+        """Stop sampling ``learner``; the text to add to the reason of its last trial."""
+        if learner not in self.disabled:
+            self.disabled[learner] = why
+            log.warning("learner %r disabled for the rest of the run: %s", learner, why)
+        return f"; learner {learner!r} disabled for the rest of the run: {why}"
+
     # ------------------------------------------------------------- dispatch
+    def _sample(self, trial: optuna.Trial) -> tuple[Any, dict[str, Any]]:
+        """``sample`` in a thread that may take ``SPACE_SECONDS`` (a plugin's ``space()``
+        runs in this process: one that blocks must not hold the run)."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = sample(trial, self.ctx.learners, self.ctx.data)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="autofuse-space", daemon=True)
+        thread.start()
+        thread.join(max(0.05, min(SPACE_SECONDS, self._time_left())))
+        if thread.is_alive():
+            raise _SpaceTimeout()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     def _dispatch(self, i: int) -> None:
         trial = self.study.ask()
         self.dispatched += 1
         try:
-            spec, params = sample(trial, self.ctx.learners, self.ctx.data)
-        except Exception as exc:  # a plugin's search space that raises
-            run = _Running(trial, trial.params.get("learner", "?"), {}, time.monotonic(),
-                           np.empty((0, 0)))
+            spec, params = self._sample(trial)
+        except Exception as exc:  # a plugin's search space that raises, or hangs
+            learner = trial.params.get("learner", "?")
+            run = _Running(trial, learner, {}, time.monotonic(), np.empty((0, 0)))
             self.failed_to_start += 1
-            self._finish(run, TrialState.FAIL, reason=f"sampling failed: {type(exc).__name__}: {exc}")
+            if isinstance(exc, _SpaceTimeout):
+                reason = f"sampling failed: space() of learner {learner!r} took more than "
+                reason += f"{SPACE_SECONDS:g} s"
+                if learner in self.ctx.learners:
+                    reason += self._disable(learner, f"its space() took more than "
+                                                     f"{SPACE_SECONDS:g} s")
+                self._finish(run, TrialState.FAIL, reason=reason, counts=False)
+            else:
+                self._finish(run, TrialState.FAIL,
+                             reason=f"sampling failed: {type(exc).__name__}: {exc}")
+            return
+        if spec.name in self.disabled:  # a queued configuration of a disabled learner
+            self.dispatched -= 1
+            run = _Running(trial, spec.name, params, time.monotonic(), np.empty((0, 0)))
+            self._finish(run, TrialState.FAIL, counts=False, reason=(
+                f"not run: learner {spec.name!r} is disabled ({self.disabled[spec.name]})"))
             return
         self.failed_to_start = 0
         trial.set_user_attr("learner", spec.name)
@@ -164,7 +261,7 @@ class _Search:
         oof = np.full((len(self.ctx.target), n_out), np.nan, dtype=np.float32)
         run = _Running(trial, spec.name, params, time.monotonic(), oof)
         job = {"learner": spec.name, "params": params, "threads": self.ctx.threads,
-               "seed": self.ctx.seed,
+               "seed": self.ctx.seed, "memory_limit": self.ctx.memory_limit,
                "path": self.ctx.library.models_path(trial.number)}
         try:
             self._send_data(i)
@@ -177,6 +274,10 @@ class _Search:
     def _worker_died(self, i: int, run: _Running | None, reason: str) -> None:
         self.workers[i] = _workers.replace(self.workers[i])
         self.running.pop(i, None)
+        limit = self.ctx.memory_limit
+        if run is not None and limit and run.resident >= NEAR_LIMIT * limit:
+            reason = (f"{_workers.out_of_memory(limit)}: {reason}, its resident memory at "
+                      f"{run.resident / 2**30:.2f} GB")
         if run is not None and run.stopping is None:
             self._finish(run, TrialState.FAIL, reason=reason)
 
@@ -185,16 +286,22 @@ class _Search:
                  predict_s: float) -> None:
         ctx = self.ctx
         valid = ctx.folds[k][1]
+        conn = self.workers[i].conn
+        # The worker checked them; a learner's output is still checked again before it
+        # touches the run, so nothing it returns can end the search.
+        expected = (len(valid), run.oof.shape[1])
+        if not isinstance(pred, np.ndarray) or pred.shape != expected or not np.all(
+                np.isfinite(pred)):
+            run.stopping = (f"learner {run.learner!r} returned "
+                            f"{getattr(pred, 'shape', type(pred).__name__)} predictions on "
+                            f"fold {k + 1}; expected finite numbers of shape {expected}")
+            conn.send("stop")
+            self._finish(run, TrialState.FAIL, reason=run.stopping)
+            return
         run.oof[valid] = pred
         run.fit_seconds += fit_s
         run.predict_seconds += predict_s
         run.folds_done = k + 1
-        conn = self.workers[i].conn
-        if not np.all(np.isfinite(pred)):
-            run.stopping = "predictions contain NaN or infinity"
-            conn.send("stop")
-            self._finish(run, TrialState.FAIL, reason=run.stopping)
-            return
         last = k + 1 == len(ctx.folds)
         try:
             fold_score = ctx.metric.score(pred, ctx.target[valid])
@@ -241,11 +348,16 @@ class _Search:
             message = self.workers[i].conn.recv()
         except (EOFError, OSError):
             code = self.workers[i].exitcode
-            self._worker_died(i, run, f"the worker process died (exit code {code}); "
-                                      "out of memory or a crash in native code")
+            how = f"killed by signal {-code}" if code is not None and code < 0 else (
+                f"exit code {code}")
+            self._worker_died(i, run, f"the worker process died ({how}): out of memory or "
+                                      "a crash in native code")
             return
         kind = message[0]
         if run is None:  # pragma: no cover - nothing should arrive from an idle worker
+            return
+        if kind == "started":
+            run.started, run.begun = time.monotonic(), True
             return
         if kind == "fold":
             if run.stopping is None:
@@ -263,6 +375,8 @@ class _Search:
     # ------------------------------------------------------------- the loop
     def run(self) -> None:
         self.workers = _workers.POOL.acquire(self.n_jobs)
+        sampler = self.study.sampler
+        self.study.sampler = LearnerFilter(sampler, self.disabled)
         try:
             while True:
                 for i in range(self.n_jobs):
@@ -275,6 +389,9 @@ class _Search:
                     log.error("stopping the search: %d trials in a row failed before they "
                               "started", self.failed_to_start)
                     break
+                if len(self.disabled) >= len(self.ctx.learners) and not self.running:
+                    log.error("stopping the search: every learner was disabled")
+                    break
                 if not self.running:
                     break
                 left = self._time_left()
@@ -282,20 +399,41 @@ class _Search:
                     self._stop_all("stopped at the time limit")
                     break
                 conns = {self.workers[i].conn: i for i in self.running}
-                for conn in wait(list(conns), timeout=min(left, self._until_cap(), 1.0)):
+                poll = MEMORY_POLL_SECONDS if self.ctx.memory_limit else 1.0
+                for conn in wait(list(conns), timeout=min(left, self._until_cap(), poll)):
                     self._receive(conns[conn])
                 self._stop_overlong()
+                self._watch_memory()
         except BaseException:
             self._stop_all("the run was interrupted")
             raise
         finally:
+            self.study.sampler = sampler
             _workers.POOL.release(self.workers)
+
+    def _watch_memory(self) -> None:
+        """Fail the trials whose worker holds more than the memory limit."""
+        limit = self.ctx.memory_limit
+        if not limit:
+            return
+        for i, run in list(self.running.items()):
+            rss = self.workers[i].resident_bytes()
+            if rss is None:
+                continue
+            run.resident = max(run.resident, rss)
+            if rss > limit and run.stopping is None:
+                self.workers[i] = _workers.replace(self.workers[i])
+                self.running.pop(i)
+                self._finish(run, TrialState.FAIL, reason=(
+                    f"{_workers.out_of_memory(limit)}: its worker's resident memory reached "
+                    f"{rss / 2**30:.2f} GB"))
 
     def _until_cap(self) -> float:
         """Seconds until the first running trial reaches the per-trial cap."""
-        if self.trial_cap is None or not self.running:
+        begun = [run.started for run in self.running.values() if run.begun]
+        if self.trial_cap is None or not begun:
             return np.inf
-        first = min(run.started for run in self.running.values())
+        first = min(begun)
         return max(0.0, first + self.trial_cap - time.monotonic())
 
     def _stop_overlong(self) -> None:
@@ -303,7 +441,7 @@ class _Search:
             return
         now = time.monotonic()
         for i, run in list(self.running.items()):
-            if run.stopping is None and now - run.started > self.trial_cap:
+            if run.stopping is None and run.begun and now - run.started > self.trial_cap:
                 self.workers[i] = _workers.replace(self.workers[i])
                 self.running.pop(i)
                 self._finish(run, TrialState.FAIL, reason=(
@@ -315,7 +453,7 @@ class _Search:
             self.workers[i] = _workers.replace(self.workers[i])
             self.running.pop(i)
             if run.stopping is None:
-                self._finish(run, TrialState.FAIL, reason=reason)
+                self._finish(run, TrialState.FAIL, reason=reason, counts=False)
 
 
 def run_search(study: optuna.Study, ctx: SearchContext, *, n_trials: int | None,
