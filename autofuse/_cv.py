@@ -34,10 +34,13 @@ def make_folds(target: np.ndarray, data: DataSpec, cv: Any = 5, groups: Any = No
     ``cv`` is a number of folds (stratified for classification, shuffled and seeded), or any
     scikit-learn splitter or iterable of splits. With ``groups``, rows of one group stay in
     one fold. Past ``HOLDOUT_ROWS`` rows an integer ``cv`` becomes one 80/20 holdout split,
-    whose out-of-fold predictions cover the validation rows only.
+    whose out-of-fold predictions cover the validation rows only. ``groups`` of another
+    length than the rows, or with missing values, is an error naming it.
     """
     n = len(target)
     classification = data.task != "regression"
+    if groups is not None:
+        groups = _check_groups(groups, n)
     if isinstance(cv, (int, np.integer)):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}")
@@ -68,6 +71,21 @@ def make_folds(target: np.ndarray, data: DataSpec, cv: Any = 5, groups: Any = No
                 for tr, va in splitter.split(np.zeros((n, 1)), target, groups)]
 
 
+def _check_groups(groups: Any, n: int) -> np.ndarray:
+    import pandas as pd
+
+    values = np.asarray(groups)
+    if values.ndim != 1:
+        raise ValueError(f"groups must be 1-D (one group label per row); got shape {values.shape}")
+    if len(values) != n:
+        raise ValueError(f"groups has {len(values)} values but X has {n} rows")
+    missing = np.flatnonzero(pd.isna(values))
+    if missing.size:
+        raise ValueError(f"groups has {missing.size} missing value(s), first at row "
+                         f"{missing[0]}; give every row a group")
+    return values
+
+
 @dataclass
 class CrossFit:
     """What cross-fitting one configuration produced."""
@@ -83,16 +101,71 @@ class CrossFit:
         return ~np.isnan(self.oof[:, 0])
 
 
-def _predict(model: Any, X: Any, data: DataSpec) -> np.ndarray:
+#: Rows of class probabilities may sum to 1 within this (float32 learners round).
+PROBA_SUM_TOLERANCE = 1e-3
+
+
+class OutputError(ValueError):
+    """A learner returned predictions of the wrong shape, type or values."""
+
+
+def _shape(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"an array of shape {tuple(shape)}" if shape is not None else type(value).__name__
+
+
+def _predict(model: Any, X: Any, data: DataSpec, name: str = "the learner") -> np.ndarray:
+    """``model``'s predictions on ``X`` as ``(n_rows, n_outputs)`` float64: values for
+    regression, probabilities in ``data.classes`` order (a fold that lacked a class gets a
+    zero column for it). Anything else a learner returns is an ``OutputError`` naming
+    ``name``, what it returned and what was expected."""
+    n = len(X)
     if data.task == "regression":
-        return np.asarray(model.predict(X), dtype=float).reshape(len(X), -1)
-    proba = np.asarray(model.predict_proba(X), dtype=float)
+        raw = model.predict(X)
+        out = _numbers(raw, name, "predict")
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.shape != (n,):
+            raise OutputError(f"{name}: predict returned {_shape(raw)} for {n} rows; "
+                              f"expected shape ({n},)")
+        _finite(out, name, "predict")
+        return out.reshape(n, 1)
+    raw = model.predict_proba(X)
+    proba = _numbers(raw, name, "predict_proba")
     n_classes = len(data.classes)
+    fitted = np.asarray(getattr(model, "classes_", np.arange(n_classes)))
+    if proba.ndim != 2 or proba.shape != (n, len(fitted)):
+        raise OutputError(f"{name}: predict_proba returned {_shape(raw)} for {n} rows; "
+                          f"expected shape ({n}, {len(fitted)}), one column per class")
+    _finite(proba, name, "predict_proba")
+    if proba.size and (proba.min() < -PROBA_SUM_TOLERANCE or proba.max() > 1 + PROBA_SUM_TOLERANCE
+                       or np.abs(proba.sum(axis=1) - 1).max() > PROBA_SUM_TOLERANCE):
+        raise OutputError(f"{name}: predict_proba returned values outside [0, 1] or rows "
+                          f"that do not sum to 1 (from {proba.min():.4g} to {proba.max():.4g}, "
+                          f"row sums up to {proba.sum(axis=1).max():.4g}); expected "
+                          "probabilities")
     if proba.shape[1] != n_classes:  # a fold that lacked a class: put columns in place
-        full = np.zeros((len(X), n_classes))
-        full[:, np.asarray(model.classes_, dtype=int)] = proba
+        full = np.zeros((n, n_classes))
+        full[:, fitted.astype(int)] = proba
         proba = full
     return proba
+
+
+def _numbers(raw: Any, name: str, method: str) -> np.ndarray:
+    try:
+        out = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise OutputError(f"{name}: {method} returned {_shape(raw)} that is not numbers "
+                          f"({exc}); expected numbers") from None
+    return out
+
+
+def _finite(out: np.ndarray, name: str, method: str) -> None:
+    bad = ~np.isfinite(out)
+    if bad.any():
+        rows = int(bad.reshape(len(out), -1).any(axis=1).sum())
+        raise OutputError(f"{name}: {method} returned NaN or infinity on {rows} of "
+                          f"{len(out)} rows; expected finite numbers")
 
 
 def fit_folds(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
@@ -111,7 +184,8 @@ def fit_folds(spec: LearnerSpec, params: dict[str, Any], frame: pd.DataFrame,
         model.fit(frame.iloc[train], target[train])
         fit_s = time.perf_counter() - t
         t = time.perf_counter()
-        pred = _predict(model, frame.iloc[valid], data).astype(np.float32)
+        pred = _predict(model, frame.iloc[valid], data, f"learner {spec.name!r}"
+                        ).astype(np.float32)
         yield k, model, pred, fit_s, time.perf_counter() - t
 
 
