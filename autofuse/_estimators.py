@@ -40,9 +40,9 @@ class _AutoFuseEstimator(BaseEstimator):
     def __init__(self, time_limit: float | None = 60, n_trials: int | None = None,
                  metric: Any = None, cv: Any = 5, learners: Any = None,
                  combiner: Any = _api.DEFAULT_COMBINER, combiner_options: Any = None,
-                 storage: Any = None,
-                 n_jobs: int = 1, refit_full: bool = False, random_state: int | None = None,
-                 verbose: int = 0) -> None:
+                 storage: Any = None, n_jobs: int = -1, memory_limit: float | None = None,
+                 max_disk: float | None = None, refit_full: bool = False,
+                 random_state: int | None = None, verbose: int = 0) -> None:
         self.time_limit = time_limit
         self.n_trials = n_trials
         self.metric = metric
@@ -52,6 +52,8 @@ class _AutoFuseEstimator(BaseEstimator):
         self.combiner_options = combiner_options
         self.storage = storage
         self.n_jobs = n_jobs
+        self.memory_limit = memory_limit
+        self.max_disk = max_disk
         self.refit_full = refit_full
         self.random_state = random_state
         self.verbose = verbose
@@ -115,8 +117,8 @@ class _AutoFuseEstimator(BaseEstimator):
             X, y, task=self._task, time_limit=self.time_limit, n_trials=self.n_trials,
             metric=self.metric, cv=self.cv, learners=self.learners, combiner=self.combiner,
             combiner_options=self.combiner_options, storage=self.storage,
-            n_jobs=self.n_jobs, refit_full=self.refit_full, random_state=self.random_state,
-            verbose=self.verbose)
+            n_jobs=self.n_jobs, memory_limit=self.memory_limit, max_disk=self.max_disk,
+            refit_full=self.refit_full, random_state=self.random_state, verbose=self.verbose)
         if self.model_.classes_ is not None:
             self.classes_ = self.model_.classes_
         return self
@@ -151,7 +153,9 @@ class AutoFuseClassifier(ClassifierMixin, _AutoFuseEstimator):
     combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.
-    n_jobs : trials run in parallel worker processes (-1: one per core).
+    n_jobs : trials run in parallel worker processes (-1, the default: one per core).
+    memory_limit : GB each trial may use; default from the available memory and ``n_jobs``.
+    max_disk : GB the model library's fold models may take; default from the free space.
     refit_full : refit the blend's members on all rows if the time left allows.
     random_state : seeds the folds and the sampler.
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.
@@ -212,7 +216,9 @@ class AutoFuseRegressor(RegressorMixin, _AutoFuseEstimator):
     combiner_options : dict of the combiner's options (``{"max_members": 5}``), or None.
     storage : None, or an Optuna storage URL (``"sqlite:///run.db"``) to persist and
         resume the search.
-    n_jobs : trials run in parallel worker processes (-1: one per core).
+    n_jobs : trials run in parallel worker processes (-1, the default: one per core).
+    memory_limit : GB each trial may use; default from the available memory and ``n_jobs``.
+    max_disk : GB the model library's fold models may take; default from the free space.
     refit_full : refit the blend's members on all rows if the time left allows.
     random_state : seeds the folds and the sampler.
     verbose : 0 silent, 1 a progress bar and warnings, 2 also info messages.

@@ -12,6 +12,11 @@ For each dataset: a fixed 25% test split (seed 0, stratified for classification)
 
 all scored on the test rows with scikit-learn's metric functions (not autofuse's own code).
 
+Beside the scores: the peak resident memory of the largest process (the fitting process, or
+its largest worker; sampled every 0.1 s from /proc during the fit and the predictions) and
+the peak size of the model library on disk during the fit (the run folder's fold models
+and out-of-fold predictions), Linux only.
+
     python benchmarks/bench_suite.py                      # all datasets, 60 s each
     python benchmarks/bench_suite.py --datasets mpg,car --time-limit 20
     python benchmarks/bench_suite.py --out results.json   # also write the raw figures
@@ -29,6 +34,8 @@ import json
 import os
 import platform
 import sys
+import tempfile
+import threading
 import time
 
 import numpy as np
@@ -100,25 +107,93 @@ def datasets(names: str | None) -> pd.DataFrame:
     return manifest[manifest["name"].isin(names.split(","))] if names else manifest
 
 
-def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
+def _resident(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _folder_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+class Peaks:
+    """Peak resident memory of this process and of its largest child, and peak bytes under
+    a folder, sampled in a thread while the block runs."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.parent = self.worker = self.disk = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me, ticks = os.getpid(), 0
+        while not self._stop.is_set():
+            self.parent = max(self.parent, _resident(me))
+            self.worker = max([self.worker] + [_resident(c) for c in _children(me)])
+            if ticks % 5 == 0:
+                self.disk = max(self.disk, _folder_bytes(self.folder))
+            ticks += 1
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> Peaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_one(row: pd.Series, time_limit: float, n_jobs: int | None, refit_full: bool,
             cv: int = 5) -> dict:
     X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
     task = row["task"]
     classification = task != "regression"
+    jobs = {} if n_jobs is None else {"n_jobs": n_jobs}
 
-    t = time.perf_counter()
-    model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"],
-                         task=task, n_jobs=n_jobs, refit_full=refit_full, cv=cv, random_state=0,
-                         verbose=0)
-    wall = time.perf_counter() - t
+    folder = tempfile.mkdtemp(prefix="bench-suite-")
+    tempfile.tempdir = folder  # the run's temporary model library goes here
+    try:
+        with Peaks(folder) as peaks:
+            t = time.perf_counter()
+            model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"],
+                                 task=task, refit_full=refit_full, cv=cv, random_state=0,
+                                 verbose=0, **jobs)
+            wall = time.perf_counter() - t
+            if classification:
+                blend = model.predict_proba(X_te)
+                single = model.predict_best_single(X_te)
+            else:
+                blend = model.predict(X_te)
+                single = model.predict_best_single(X_te)
+    finally:
+        tempfile.tempdir = None
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
     board = model.leaderboard()
     counts = board.loc[board["kind"] == "trial", "status"].value_counts()
-    if classification:
-        blend = model.predict_proba(X_te)
-        single = model.predict_best_single(X_te)
-    else:
-        blend = model.predict(X_te)
-        single = model.predict_best_single(X_te)
     t = time.perf_counter()
     hgb = hgb_default(task, X_tr, y_tr, X_te)
     hgb_seconds = time.perf_counter() - t
@@ -131,6 +206,11 @@ def run_one(row: pd.Series, time_limit: float, n_jobs: int, refit_full: bool,
         "trials_done": int(counts.get("done", 0)), "trials_stopped": int(counts.get("stopped", 0)),
         "trials_failed": int(counts.get("failed", 0)), "seconds": wall,
         "hgb_seconds": hgb_seconds, "cv_blend": model.cv_score_,
+        "peak_parent_gb": peaks.parent / 2**30, "peak_worker_gb": peaks.worker / 2**30,
+        "peak_library_gb": peaks.disk / 2**30,
+        "failed_reasons": sorted(set(board.loc[(board["kind"] == "trial")
+                                               & (board["status"] == "failed"), "reason"]
+                                     .str.slice(0, 120))),
     }
 
 
@@ -138,7 +218,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", help="comma-separated names (default: all)")
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="autofuse.fit's n_jobs (default: fit's default, -1)")
     parser.add_argument("--refit-full", action="store_true",
                         help="fit with refit_full=True (members refitted on all rows)")
     parser.add_argument("--cv", type=int, default=5, help="folds (autofuse.fit's cv)")
@@ -155,11 +236,13 @@ def main() -> None:
     loaded = sorted(autofuse.plugins.learners())
     manifest = datasets(args.datasets)
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, n_jobs={args.n_jobs}, "
+          f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}, "
+          f"n_jobs={'default' if args.n_jobs is None else args.n_jobs}, "
           f"refit_full={args.refit_full}, cv={args.cv}; learners: {', '.join(loaded)}")
     print("| dataset | metric | blend | best single | HGB default | blend >= single | "
-          "blend beats HGB | fit s | trials done/stopped/failed |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "blend beats HGB | fit s | trials done/stopped/failed | peak GB (process, worker) "
+          "| library GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
     for _, row in manifest.iterrows():
         try:
@@ -180,13 +263,18 @@ def main() -> None:
               f"({r['best_single_learner']}) | {r['hgb_default']:.4f} | "
               f"{'yes' if r['blend_ge_single'] else 'no'} | "
               f"{'yes' if r['blend_beats_hgb'] else 'no'} | {r['seconds']:.1f} | "
-              f"{r['trials_done']}/{r['trials_stopped']}/{r['trials_failed']} |", flush=True)
+              f"{r['trials_done']}/{r['trials_stopped']}/{r['trials_failed']} | "
+              f"{max(r['peak_parent_gb'], r['peak_worker_gb']):.2f} "
+              f"({r['peak_parent_gb']:.2f}, {r['peak_worker_gb']:.2f}) | "
+              f"{r['peak_library_gb']:.2f} |", flush=True)
     ok = [r for r in results if "error" not in r]
     limit = args.time_limit * 1.05
     print(f"\nblend >= best single: {sum(r['blend_ge_single'] for r in ok)}/{len(results)}; "
           f"blend beats default HGB: {sum(r['blend_beats_hgb'] for r in ok)}/{len(results)}; "
           f"within {limit:.0f} s: {sum(r['seconds'] <= limit for r in ok)}/{len(results)}; "
-          f"longest fit {max((r['seconds'] for r in ok), default=0):.1f} s")
+          f"longest fit {max((r['seconds'] for r in ok), default=0):.1f} s; largest process "
+          f"{max((max(r['peak_parent_gb'], r['peak_worker_gb']) for r in ok), default=0):.2f}"
+          f" GB; largest library {max((r['peak_library_gb'] for r in ok), default=0):.2f} GB")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

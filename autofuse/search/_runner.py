@@ -201,10 +201,11 @@ class _Search:
         self.on_trial(frozen)
 
     def _disable(self, learner: str, why: str) -> str:
-        """Stop sampling ``learner``; the text to add to the reason of its last trial."""
-        if learner not in self.disabled:
-            self.disabled[learner] = why
-            log.warning("learner %r disabled for the rest of the run: %s", learner, why)
+        """Stop sampling ``learner``; the text to add to the reason of its last trial (the
+        warning that trial's failure logs is the one notice)."""
+        if learner in self.disabled:
+            return ""
+        self.disabled[learner] = why
         return f"; learner {learner!r} disabled for the rest of the run: {why}"
 
     # ------------------------------------------------------------- dispatch

@@ -1,0 +1,122 @@
+"""Memory, disk and time as budgets: the per-trial memory limit, the library's disk budget,
+learners that keep failing, and a first trial not charged for the workers' start-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+import autofuse
+from autofuse import _workers
+from autofuse._cli import main
+
+from _faults import LEARNERS
+from _learners import RAISES
+
+
+def _data(n=300):
+    X, y = make_classification(n, 6, random_state=0)
+    return X, y
+
+
+def test_a_learner_that_keeps_failing_is_disabled_and_the_leaderboard_says_why(caplog):
+    X, y = _data()
+    with caplog.at_level(logging.WARNING, logger="autofuse"):
+        model = autofuse.fit(X, y, n_trials=14, time_limit=None, learners=[RAISES, "linear"],
+                             n_jobs=1, random_state=0, verbose=1)
+    board = model.leaderboard().query("kind == 'trial'")
+    raises = board[board["learner"] == "raises"]
+    ran = raises[~raises["reason"].str.startswith("not run")]
+    assert len(ran) == 3, ran["reason"].tolist()
+    assert ran["reason"].str.contains(
+        "learner 'raises' disabled for the rest of the run: 3 of its trials failed and none "
+        "finished").sum() == 1
+    assert caplog.text.count("learner 'raises' disabled") == 1
+    assert (board[board["learner"] == "linear"]["status"] == "done").sum() >= 9
+
+
+def test_a_learner_that_finished_once_is_never_disabled():
+    from autofuse.search import _runner
+
+    assert _runner.MAX_LEARNER_FAILURES == 3  # the rule docs/fit.md states
+    X, y = _data()
+    model = autofuse.fit(X, y, n_trials=6, time_limit=None, learners=["linear"], n_jobs=1,
+                         random_state=0, verbose=0)
+    assert (model.leaderboard().query("kind == 'trial'")["status"] == "done").all()
+
+
+def test_memory_limit_fails_the_trial_from_the_estimator(tmp_path):
+    X, y = _data()
+    clf = autofuse.AutoFuseClassifier(time_limit=None, n_trials=4, memory_limit=0.5, n_jobs=1,
+                                      learners=[LEARNERS["allocates"], "linear"],
+                                      random_state=0)
+    clf.fit(X, y)
+    board = clf.leaderboard().query("kind == 'trial'")
+    oom = board[board["learner"] == "allocates"]
+    assert len(oom) and oom["reason"].str.contains(r"out of memory \(limit 0.5 GB\)").all()
+    assert clf.predict(X).shape == (300,)
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.01, float("nan"), "2GB", True])
+def test_bad_memory_limit_or_max_disk_is_refused_before_any_trial(value):
+    X, y = _data()
+    for name in ("memory_limit", "max_disk"):
+        if name == "max_disk" and value == 0.01:
+            continue  # a small disk budget is allowed: the best trial keeps its models
+        t = time.perf_counter()
+        with pytest.raises(ValueError, match=name):
+            autofuse.fit(X, y, time_limit=30, learners=["linear"], **{name: value})
+        assert time.perf_counter() - t < 5
+
+
+def test_the_library_keeps_fold_models_only_within_max_disk(tmp_path):
+    X, y = _data()
+    storage = f"sqlite:///{tmp_path / 'run.db'}"
+    model = autofuse.fit(X, y, n_trials=8, time_limit=None, learners=["linear", "knn"],
+                         storage=storage, max_disk=1e-9, n_jobs=1, random_state=0, verbose=0)
+    library = tmp_path / "run.db.library"
+    kept = [n for n in os.listdir(library) if n.endswith(".models.pkl")]
+    predictions = [n for n in os.listdir(library) if n.endswith(".oof.npy")]
+    board = model.leaderboard().query("kind == 'trial'")
+    done = board[board["status"] == "done"]
+    assert len(kept) == 1 and len(predictions) == len(done) == 8
+    best = done.iloc[0]["trial"]  # the best trial keeps its models whatever their size
+    assert kept == [f"trial-{best}.models.pkl"]
+    assert list(model.fusion_.uses) == [best] and model.predict(X).shape == (300,)
+    # The run resumes with the dropped trials' predictions and no fold models for them.
+    again = autofuse.fit(X, y, n_trials=0, time_limit=None, learners=["linear", "knn"],
+                         storage=storage, max_disk=1e-9, n_jobs=1, random_state=0, verbose=0)
+    assert list(again.fusion_.uses) == [best]
+
+
+def test_the_first_trial_is_not_charged_for_starting_fresh_workers():
+    _workers.POOL.shutdown()  # the next fit starts its workers from scratch
+    X, y = _data()
+    model = autofuse.fit(X, y, time_limit=8, learners=["linear"], random_state=0, verbose=0)
+    board = model.leaderboard().query("kind == 'trial'")
+    assert not board["reason"].str.contains("half of the search time").any(), board["reason"]
+    assert (board["status"] == "done").any()
+
+
+def test_cli_memory_limit_and_max_disk(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame["y"] = (frame["a"] + rng.normal(size=200) > 0).astype(int)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--trials", "3",
+                 "--learners", "linear", "--memory-limit", "0.1", "--quiet"]) == 2
+    assert "memory_limit=0.1 GB is too small" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--trials", "3",
+                 "--learners", "linear", "--memory-limit", "1.5", "--max-disk", "2",
+                 "--quiet", "--out", str(tmp_path / "run")]) == 0
+    import json
+
+    call = json.loads((tmp_path / "run" / "run.json").read_text())["runs"][-1]
+    assert call["memory_limit"] == 1.5 and call["max_disk"] == 2 and call["jobs"] == -1
