@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from autofuse._scoring import RunMetric
     from autofuse.combiners import Fusion
 
-#: Version of the saved-model layout (2: the fused model predicts through a Fusion).
-SAVE_FORMAT = 2
+#: Version of the saved-model layout (2: the fused model predicts through a Fusion; 3: in
+#: a checked envelope, ``autofuse._model_file``).
+SAVE_FORMAT = 3
 #: The file in a kept model library that lets a model be fused again: the table, the
 #: target and the folds the library was built on.
 CONTEXT_FILE = "context.pkl"
@@ -98,20 +99,28 @@ class FusedModel:
 
     # ------------------------------------------------------------- prediction
     def _blend(self, X: Any) -> np.ndarray:
+        """The fusion's output on ``X``, ``(n_rows, n_outputs)``: class probabilities (not
+        yet normalized) or values in one column. A table of no rows gives no rows (the
+        learners' imputers refuse empty input, so they are not asked)."""
         frame = conform(X, self._data)
+        if len(frame) == 0:
+            width = 1 if self.task_ == "regression" else len(self.classes_)
+            return np.empty((0, width), dtype=np.float64)
         outputs = {t: self._members[t].predict(frame, self._data) for t in self.fusion_.uses}
         out = np.asarray(self.fusion_.predict(outputs, frame), dtype=np.float64)
         return out[:, None] if out.ndim == 1 else out
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_rows, n_classes), columns in ``classes_`` order."""
+        """Class probabilities, shape (n_rows, n_classes), columns in ``classes_`` order
+        (no rows for a table of none)."""
         if self.task_ == "regression":
             raise AttributeError("predict_proba is for classification; this model does regression")
         proba = self._blend(X)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted labels (classification) or values (regression)."""
+        """Predicted labels (classification, of ``classes_``' dtype) or values
+        (regression), one per row of ``X`` (none for a table of no rows)."""
         blend = self._blend(X)
         if self.task_ == "regression":
             return blend[:, 0]
@@ -119,14 +128,19 @@ class FusedModel:
 
     def predict_best_single(self, X: Any) -> np.ndarray:
         """Predictions of the best single model (probabilities for classification), to
-        compare with what the blend gives."""
-        out = self._best.predict(conform(X, self._data), self._data)
+        compare with what the blend gives (no rows for a table of none)."""
+        frame = conform(X, self._data)
+        # no rows: the blend's empty output has the same columns
+        out = self._best.predict(frame, self._data) if len(frame) else self._blend(frame)
         return out[:, 0] if self.task_ == "regression" else out
 
     def score(self, X: Any, y: Any) -> float:
         """The run's metric (``metric_``) of the blend on ``X``, ``y``, in its natural
-        direction (a loss for log_loss or rmse, higher-is-better for roc_auc)."""
+        direction (a loss for log_loss or rmse, higher-is-better for roc_auc). A table of
+        no rows has no score: a ``ValueError``."""
         blend = self._blend(X)
+        if len(blend) == 0:
+            raise ValueError("X has no rows: there is nothing to score")
         y = np.asarray(y)
         if self.task_ == "regression":
             target = y.astype(float)
@@ -237,13 +251,23 @@ class FusedModel:
             state["study_"] = copy
         return state
 
-    def save(self, path: str) -> None:
-        """Write the model to ``path`` (a pickle with the package versions it was made
-        with; only load files you trust)."""
-        with open(path, "wb") as f:
-            pickle.dump({"format": SAVE_FORMAT, "versions": self.versions_}, f,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+    def save(self, path: str, key: str | bytes | None = None) -> None:
+        """Write the model to ``path``: the pickled model behind a plain-JSON header with
+        the package versions it was made with, its length and SHA-256 checksum, which
+        ``load`` checks before unpickling (see ``autofuse._model_file``).
+
+        With a ``key`` (str or bytes; default: the ``AUTOFUSE_MODEL_KEY`` environment
+        variable, if set) the file is also signed (HMAC-SHA256), and ``load`` with the
+        same key refuses a file changed since. The key is not written to the file.
+
+        The file holds what the members hold: k-nearest-neighbours (``knn``) and SVM
+        (``svm``) members keep training rows, so a model with them contains training data.
+        """
+        from autofuse import _model_file
+
+        payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        _model_file.write(path, payload, {"format": SAVE_FORMAT, "versions": self.versions_},
+                          key)
 
 
 def save_context(directory: str, frame: pd.DataFrame, target: np.ndarray,
@@ -287,30 +311,39 @@ def build_model(*, study: optuna.Study, library: Any, view: Any, outcome: Any,
             combiners={chosen.name}))
 
 
-def load(path: str) -> FusedModel:
+def load(path: str, key: str | bytes | None = None) -> FusedModel:
     """Load a model written by ``FusedModel.save``.
+
+    Loading unpickles the model, and unpickling runs code: only load files you trust.
+    Before unpickling, the file is checked: its header (plain JSON), its length and its
+    SHA-256 checksum; a file that fails (corrupted, truncated, not a model file) is a
+    ``ValueError`` naming it and what failed. The checksum catches corruption, not
+    tampering: whoever can change the file can recompute it. A ``key`` (str or bytes;
+    default: the ``AUTOFUSE_MODEL_KEY`` environment variable, if set) is what protects
+    against tampering: with one, only a file signed with that key (``save`` with the
+    same key) is loaded; an unsigned or otherwise signed file is refused. Without a key a
+    signed file loads too (its checksum is checked).
+
+    A model saved by autofuse before model format 3 is refused: it cannot be checked.
 
     The versions it was saved with are compared with the running ones; any difference is
     reported in a warning (or in the error, if the model cannot be read back).
     """
-    with open(path, "rb") as f:
-        try:
-            header = pickle.load(f)
-        except Exception as exc:
-            raise ValueError(f"{path} is not an autofuse model file: {exc}") from exc
-        if not isinstance(header, dict) or "versions" not in header:
-            raise ValueError(f"{path} is not an autofuse model file")
-        if header.get("format") != SAVE_FORMAT:
-            raise ValueError(f"{path} has model format {header.get('format')}; this autofuse "
-                             f"reads format {SAVE_FORMAT}")
-        now = _versions(header["versions"])
-        diff = [f"{k} {v} (now {now.get(k)})" for k, v in header["versions"].items()
-                if now.get(k) != v]
-        try:
-            model = pickle.load(f)
-        except Exception as exc:
-            detail = f"; it was saved with {', '.join(diff)}" if diff else ""
-            raise ValueError(f"could not load {path}: {type(exc).__name__}: {exc}{detail}") from exc
+    from autofuse import _model_file
+
+    header, payload = _model_file.read(path, key)
+    if header["format"] != SAVE_FORMAT:
+        newer = " (written by a newer autofuse)" if header["format"] > SAVE_FORMAT else ""
+        raise ValueError(f"{path} has model format {header['format']}{newer}; this autofuse "
+                         f"reads format {SAVE_FORMAT}")
+    now = _versions(header["versions"])
+    diff = [f"{k} {v} (now {now.get(k)})" for k, v in header["versions"].items()
+            if now.get(k) != v]
+    try:
+        model = pickle.loads(payload)
+    except Exception as exc:
+        detail = f"; it was saved with {', '.join(diff)}" if diff else ""
+        raise ValueError(f"could not load {path}: {type(exc).__name__}: {exc}{detail}") from exc
     if diff:
         warnings.warn(f"{path} was saved with other package versions: {', '.join(diff)}. "
                       "Predictions may differ or fail; refit with the current versions "

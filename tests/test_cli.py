@@ -576,3 +576,138 @@ def test_progress_bar_on_a_terminal(tables, tmp_path):
     assert "autofuse:" in shown and "3/3" in shown and "trial" in shown and "\r" in shown
     assert "best=" in shown and "left=" in shown
     assert not any(STAMP.match(line) for line in shown.splitlines())
+
+
+# ----------------------------------------------------------------- model files are checked
+
+def test_predict_refuses_a_corrupted_or_older_model_file(run, tmp_path):
+    import pickle
+
+    import autofuse as af
+
+    folder, data, _ = run
+    good = (folder / "model.pkl").read_bytes()
+    bad = bytearray(good)
+    bad[len(good) // 2] ^= 0xFF
+    (tmp_path / "bad.pkl").write_bytes(bad)
+    (tmp_path / "short.pkl").write_bytes(good[:-100])
+    model = af.load(str(folder / "model.pkl"))
+    with open(tmp_path / "old.pkl", "wb") as f:  # what autofuse wrote before model format 3
+        pickle.dump({"format": 2, "versions": model.versions_}, f)
+        pickle.dump(model, f)
+    for name, message in [("bad.pkl", "bad.pkl is corrupted: its checksum does not match "
+                                      "(the file was changed or truncated)"),
+                          ("short.pkl", "short.pkl is corrupted: it holds"),
+                          ("old.pkl", "old.pkl was written by an older autofuse (model "
+                                      "format 2")]:
+        done = autofuse("predict", name, data, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("autofuse predict: error: "), done.stderr
+        assert message in lines[0], lines[0]
+        assert done.stdout == ""
+
+
+def test_predict_with_a_key_loads_only_a_model_signed_with_it(run, tmp_path):
+    import autofuse as af
+
+    folder, data, _ = run
+    af.load(str(folder / "model.pkl")).save(str(tmp_path / "signed.pkl"), key=b"secret-1")
+    (tmp_path / "key").write_bytes(b"secret-1\n")  # a trailing newline is not the key's
+    (tmp_path / "other").write_text("secret-2")
+    env = {"AUTOFUSE_MODEL_KEY": "secret-1"}
+    for args, environ in [(["--key-file", "key"], None), ([], env),
+                          (["--key-file", "key"], {"AUTOFUSE_MODEL_KEY": "secret-2"})]:
+        done = autofuse("predict", "signed.pkl", data, *args, cwd=tmp_path, env=environ)
+        assert done.returncode == 0, done.stderr
+        assert len(done.stdout.splitlines()) == 301
+    for model, args, environ, message in [
+            ("signed.pkl", ["--key-file", "other"], None, "signature does not match"),
+            ("signed.pkl", [], {"AUTOFUSE_MODEL_KEY": "secret-2"},
+             "signature does not match the key in AUTOFUSE_MODEL_KEY"),
+            (folder, [], env, "model.pkl is not signed, and the key in AUTOFUSE_MODEL_KEY "
+                              "requires a signed model"),
+            ("signed.pkl", ["--key-file", "nope"], None, "--key-file: cannot read nope")]:
+        done = autofuse("predict", model, data, *args, cwd=tmp_path, env=environ)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr
+    # Without a key a signed model loads (its checksum is checked).
+    done = autofuse("predict", "signed.pkl", data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+# ----------------------------------------------------------------- SIGTERM, then resume
+
+def test_a_call_takes_sigterm_as_an_interrupt_and_puts_the_handler_back(tmp_path):
+    from autofuse._cli._fit import Terminated, begin_call, end_call
+    from autofuse._run_folder import RunFolder
+
+    folder = RunFolder(str(tmp_path / "run"))
+    folder.create()
+    record = {"runs": []}
+    before = signal.getsignal(signal.SIGTERM)
+    call = begin_call(folder, record, "fuse")
+    handler = signal.getsignal(signal.SIGTERM)
+    assert handler is not before
+    with pytest.raises(Terminated) as caught:
+        handler(signal.SIGTERM, None)
+    assert isinstance(caught.value, KeyboardInterrupt)  # handled as Ctrl-C is
+    end_call(call, time.monotonic(), caught.value)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert call["status"] == "terminated"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_sigterm_records_the_call_and_the_run_resumes(tmp_path):
+    _table().to_csv(tmp_path / "train.csv", index=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autofuse", "fit", "train.csv", "--target", "diagnosis",
+         "--learners", "linear,knn,random_forest", "--cv", "3", "--time-limit", "300",
+         "--seed", "0", "--quiet"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    folder = tmp_path / "train.autofuse"
+    deadline = time.monotonic() + 120
+    while len(_complete(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    record = json.loads((folder / "run.json").read_text())
+    assert record["runs"][0]["status"] == "running"
+    workers = _children(process.pid)
+    finished = _complete(folder)
+    assert len(finished) >= 2 and workers
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 10  # promptly
+    assert process.returncode == 143, err
+    assert err.splitlines()[-1] == "autofuse fit: terminated"
+    for pid in workers:  # the workers end with the run
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"worker {pid} outlived the terminated run")
+    (call,) = json.loads((folder / "run.json").read_text())["runs"]
+    assert call["status"] == "terminated" and call["seconds"] > 0 and "finished" in call
+    assert not (folder / ".lock").exists() or _lock_free(folder)
+
+    done = autofuse("fit", "train.csv", "--out", folder, "--trials", 2, "--quiet",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((folder / "run.json").read_text())
+    assert [c["status"] for c in record["runs"]] == ["terminated", "done"]
+    states = {t.number: t for t in _study(folder).trials}
+    for number, value in finished.items():  # every finished trial kept, as it was
+        assert states[number].state.name == "COMPLETE" and states[number].value == value
+
+
+def _lock_free(folder):
+    import fcntl
+
+    with open(folder / ".lock") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True

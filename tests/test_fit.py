@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import time
 import warnings
 
@@ -211,7 +210,7 @@ def autofuse_state(name):
     return TrialState[name]
 
 
-def test_save_and_load_round_trip_and_version_check(tmp_path):
+def test_save_and_load_round_trip(tmp_path):
     X, y = _table()
     model = autofuse.fit(X, y, n_trials=3, learners=FAST, random_state=0, verbose=0)
     path = tmp_path / "model.af"
@@ -219,16 +218,7 @@ def test_save_and_load_round_trip_and_version_check(tmp_path):
     loaded = autofuse.load(str(path))
     assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert loaded.leaderboard().equals(model.leaderboard())
-    # A file written by other versions loads with a warning that names them.
-    with open(path, "rb") as f:
-        header = pickle.load(f)
-        body = f.read()
-    header["versions"]["scikit-learn"] = "0.0.1"
-    with open(path, "wb") as f:
-        pickle.dump(header, f)
-        f.write(body)
-    with pytest.warns(UserWarning, match=r"scikit-learn 0\.0\.1 \(now "):
-        autofuse.load(str(path))
+    # Other versions, corruption and keys: tests/test_model_file.py.
     (tmp_path / "junk").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not an autofuse model"):
         autofuse.load(str(tmp_path / "junk"))

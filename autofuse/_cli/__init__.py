@@ -4,7 +4,7 @@
 models again with another combiner, ``predict`` applies a fitted model to a table,
 ``leaderboard`` prints a run's trials and combiners, ``report`` writes its HTML report,
 ``plugins`` lists the plugins. Exit codes: 0 done, 2 bad usage or bad input (one
-line on stderr says what), 1 failure, 130 interrupted (Ctrl-C).
+line on stderr says what), 1 failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any, NoReturn, TextIO
 from autofuse._errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Exit code after SIGTERM (128 + 15, as the shell reports a process it terminated).
+EXIT_TERMINATED = 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from autofuse._cli._fit import Terminated
+
+        if isinstance(exc, Terminated):
+            sys.stderr.write(f"{prog}: terminated\n")
+            return EXIT_TERMINATED
         sys.stderr.write(f"{prog}: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `autofuse leaderboard RUN | head`

@@ -3,7 +3,8 @@
 A new run records its configuration in ``run.json`` before the search starts. Running
 ``autofuse fit`` again on the same folder continues it: options that define the run (the
 target, task, metric, seed, learners, folds, storage) are taken from ``run.json`` and may
-not change; ``--time-limit``, ``--trials``, ``--jobs``, ``--combiner`` and
+not change; ``--time-limit``, ``--trials``, ``--jobs``, ``--memory-limit``,
+``--max-disk``, ``--combiner`` and
 ``--combiner-option`` (they change only the fusion), ``--refit-full`` and the verbosity
 apply to the new call. The data must be the same table (its fingerprint is
 checked); finished trials are kept, not refitted.
@@ -16,7 +17,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -34,7 +37,8 @@ FIXED = ("target", "task", "metric", "seed", "learners", "cv", "storage")
 #: Every option's value when neither the command nor the run folder gives one.
 DEFAULTS: dict[str, Any] = {"target": None, "task": None, "metric": None, "seed": None,
                             "learners": None, "cv": 5, "storage": None, "time_limit": 60.0,
-                            "trials": None, "jobs": 1, "combiner": "auto",
+                            "trials": None, "jobs": -1, "memory_limit": None,
+                            "max_disk": None, "combiner": "auto",
                             "combiner_options": None, "refit_full": False}
 _FLAGS = {name: "--" + name.replace("_", "-") for name in DEFAULTS}
 _FLAGS["seed"] = "--seed"
@@ -235,8 +239,9 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
     verbose = 0 if args.quiet else 2 if args.verbose else 1
     record["config"] = config  # the latest call's; the defining options never change
     call = begin_call(folder, record, "fit", data=os.path.abspath(args.data),
-                      **{k: config[k] for k in ("time_limit", "trials", "jobs", "combiner",
-                                                "combiner_options", "refit_full")})
+                      **{k: config.get(k) for k in ("time_limit", "trials", "jobs",
+                                                    "memory_limit", "max_disk", "combiner",
+                                                    "combiner_options", "refit_full")})
     logs = Logs(folder, verbose)
     start = time.monotonic()
     try:
@@ -250,6 +255,7 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
                 learners=config["learners"], combiner=config["combiner"],
                 combiner_options=config.get("combiner_options"),
                 storage=config["storage"] or folder.storage_url, n_jobs=config["jobs"],
+                memory_limit=config.get("memory_limit"), max_disk=config.get("max_disk"),
                 refit_full=config["refit_full"], random_state=config["seed"],
                 verbose=verbose, library_dir=folder.library_dir)
         write_outputs(folder, model)
@@ -266,29 +272,61 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler stopping the job) during a call: raised in the main
+    thread and handled as Ctrl-C is (the search stops its trials, the run folder stays
+    resumable, exit code 143), but recorded as "terminated"."""
+
+
+#: The SIGTERM handlers ``begin_call`` replaced, for ``end_call`` to put back.
+_saved_sigterm: list[Any] = []
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated("terminated by SIGTERM")
+
+
+def _catch_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        _saved_sigterm.append(signal.signal(signal.SIGTERM, _raise_terminated))
+
+
+def _release_sigterm() -> None:
+    if _saved_sigterm and threading.current_thread() is threading.main_thread():
+        previous = _saved_sigterm.pop()  # None: one set outside Python; take the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def begin_call(folder: RunFolder, record: dict[str, Any], command: str, **options: Any
                ) -> dict[str, Any]:
     """Record a new call in run.json (a call still marked running never came back: it was
-    killed) and return its record, for ``end_call``."""
+    killed) and return its record, for ``end_call``. Until then, SIGTERM raises
+    ``Terminated`` (as Ctrl-C raises KeyboardInterrupt), so the call is recorded, not left
+    running."""
     for call in record["runs"]:
         if call["status"] == "running":
             call["status"] = "killed"
     call = {"command": command, "started": now(), "status": "running", **options}
     record["runs"].append(call)
     folder.write(record)
+    _catch_sigterm()
     return call
 
 
 def end_call(call: dict[str, Any], start: float, exc: BaseException | None = None) -> None:
     """Record in ``call`` (one of run.json's calls) how it ended: its seconds since
     ``start`` (``time.monotonic``), its end, and its status: done, or by ``exc``, bad input,
-    interrupted or failed, with the error."""
+    interrupted, terminated (SIGTERM) or failed, with the error. SIGTERM's handler goes
+    back to what it was before ``begin_call``."""
+    _release_sigterm()
     call["seconds"] = round(time.monotonic() - start, 3)
     call["finished"] = now()
     if exc is None:
         call["status"] = "done"
     elif isinstance(exc, InputError):
         call["status"], call["error"] = "bad input", str(exc)
+    elif isinstance(exc, Terminated):
+        call["status"] = "terminated"
     elif isinstance(exc, KeyboardInterrupt):
         call["status"] = "interrupted"
     else:
@@ -368,7 +406,13 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--trials", type=count_arg, metavar="N",
                    help="most trials to start in this call (default: as many as time allows)")
     p.add_argument("--jobs", type=int, metavar="N",
-                   help="trials in parallel (default 1; -1: one per core)")
+                   help="trials in parallel (default -1: one per core)")
+    p.add_argument("--memory-limit", type=_positive(float), metavar="GB",
+                   help="memory each trial may use; past it the trial fails and the run goes "
+                   "on (default: 60%% of the available memory shared by the parallel trials)")
+    p.add_argument("--max-disk", type=_positive(float), metavar="GB",
+                   help="disk the fold models in the run folder may take (default: half the "
+                   "free space, at most 20 GB)")
     p.add_argument("--seed", type=int, help="seed of the folds, the search and the learners")
     p.add_argument("--learners", type=_names, metavar="A,B",
                    help="learners to search (default: every installed one; see autofuse plugins)")

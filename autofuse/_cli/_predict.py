@@ -4,6 +4,10 @@ DATA is checked against the training schema (``autofuse._data.conform``): a miss
 column is an error naming it, a column of the wrong type is an error, extra columns are
 ignored with a warning, unseen categories are handled by the learners. A target column in
 DATA (the one the model was fit on) is left out without a warning.
+
+The model file is checked before it is unpickled (``autofuse.load``): a corrupted,
+truncated or older-format file is bad input (exit 2). With a key (``--key-file``, else
+the ``AUTOFUSE_MODEL_KEY`` environment variable) only a model signed with it is loaded.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from autofuse._run_folder import RunFolder
 from autofuse._tables import read_table, write_table
 
 
-def load_model(path: str) -> Any:
-    """The model of a run folder (its model.pkl) or in a model file."""
+def load_model(path: str, key: bytes | None = None) -> Any:
+    """The model of a run folder (its model.pkl) or in a model file, checked (and with
+    ``key``, or else ``AUTOFUSE_MODEL_KEY``, its signature) before it is unpickled."""
     from autofuse import load
 
     if os.path.isdir(path):
@@ -35,7 +40,19 @@ def load_model(path: str) -> Any:
     elif not os.path.exists(path):
         raise InputError(f"no such run folder or model file: {path}")
     with input_errors():
-        return load(path)
+        return load(path, key)
+
+
+def read_key(path: str) -> bytes:
+    """The signing key in the file ``path``: its bytes, less trailing newlines."""
+    try:
+        with open(path, "rb") as f:
+            key = f.read().rstrip(b"\r\n")
+    except OSError as exc:
+        raise InputError(f"--key-file: cannot read {path}: {exc.strerror}") from exc
+    if not key:
+        raise InputError(f"--key-file: {path} is empty")
+    return key
 
 
 def predictions(model: Any, frame: pd.DataFrame, proba: bool, source: str) -> pd.DataFrame:
@@ -58,7 +75,7 @@ def predictions(model: Any, frame: pd.DataFrame, proba: bool, source: str) -> pd
 
 
 def _run_predict(args: argparse.Namespace, out: TextIO) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, read_key(args.key_file) if args.key_file else None)
     frame = read_table(args.data)
     keep = args.keep or []
     absent = [c for c in keep if c not in frame.columns]
@@ -88,4 +105,8 @@ def add_parser(commands: Any) -> None:
                    help="class probabilities, one column per class")
     p.add_argument("--keep", type=lambda t: [c.strip() for c in t.split(",") if c.strip()],
                    metavar="A,B", help="copy these input columns (ids) into the output")
+    p.add_argument("--key-file", metavar="FILE",
+                   help="the key the model was signed with (default: the "
+                   "AUTOFUSE_MODEL_KEY environment variable); an unsigned or otherwise "
+                   "signed model is refused")
     p.set_defaults(handler=_run_predict)
