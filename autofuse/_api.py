@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -24,7 +25,8 @@ from autofuse._library import ModelLibrary
 from autofuse._model import FusedModel, build_model, save_context
 from autofuse._progress import PROGRESS, Progress, interactive
 from autofuse._refit import refit_members
-from autofuse._scoring import run_metric
+from autofuse._resources import max_disk_bytes, memory_limit_bytes
+from autofuse._scoring import metric_task, run_metric
 from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 from autofuse.learners import LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
@@ -67,15 +69,23 @@ def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
     return usable
 
 
-def _check_args(time_limit: Any, n_trials: Any, n_jobs: Any, verbose: Any) -> None:
+def _check_args(time_limit: Any, n_trials: Any, n_jobs: Any, verbose: Any,
+                storage: Any = None, refit_full: Any = False) -> None:
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
-            time_limit, (int, float)) or not time_limit > 0):
-        raise ValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+            time_limit, (int, float)) or not time_limit > 0 or time_limit == float("inf")):
+        raise ValueError(f"time_limit must be a positive, finite number of seconds, got "
+                         f"{time_limit!r}; use time_limit=None for no limit")
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(
             n_trials, (int, np.integer)) or n_trials < 0):
         raise ValueError(f"n_trials must be a non-negative integer or None, got {n_trials!r}")
     if time_limit is None and n_trials is None:
         raise ValueError("give time_limit, n_trials or both: the run needs a way to end")
+    if n_trials == 0 and storage is None:
+        raise ValueError("n_trials=0 runs no trial: it only fuses again the finished trials "
+                         "a storage holds (storage='sqlite:///run.db' of an earlier run); "
+                         "without a storage give n_trials >= 1 or None")
+    if not isinstance(refit_full, (bool, np.bool_)):
+        raise ValueError(f"refit_full must be True or False, got {refit_full!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (
             n_jobs >= 1 or n_jobs == -1):
         raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs!r}")
@@ -135,13 +145,18 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
         metric: Any = None, task: str | None = None, cv: Any = 5, groups: Any = None,
         learners: Any = None, combiner: Any = DEFAULT_COMBINER,
         combiner_options: dict[str, Any] | None = None, storage: Any = None,
-        n_jobs: int = 1, refit_full: bool = False, random_state: int | None = None,
+        n_jobs: int = -1, memory_limit: float | None = None, max_disk: float | None = None,
+        refit_full: bool = False, random_state: int | None = None,
         verbose: int = 1) -> FusedModel:
     """Search many learners on ``X``, ``y`` and fuse the best into one model.
 
     Parameters
     ----------
-    X : DataFrame or 2-D array; numeric, categorical, text and bool columns, missing values.
+    X : DataFrame or 2-D array (a scipy sparse matrix is made dense, up to 1 GB); numeric,
+        categorical, text, bool and datetime columns (dates become year, month, day,
+        day of week, hour and timestamp features), numbers stored as text ("?", "NA"
+        and other markers read as missing; ``data_summary()`` says what was read how),
+        missing values.
     y : array, Series or list; labels may be strings.
     time_limit : seconds for the whole call (search, fusion, refit); None for no limit.
         The call returns within ``time_limit`` plus 5%.
@@ -169,8 +184,17 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     storage : None (the study in memory), or an Optuna storage URL such as
         ``"sqlite:///run.db"``: the study and the model library (``run.db.library/``)
         persist, and a later call with the same storage and data resumes the run.
-    n_jobs : trials run in parallel worker processes (-1: one per core); each trial's
-        libraries get ``cores // n_jobs`` threads.
+    n_jobs : trials run in parallel worker processes; -1 (the default): one per core.
+        Each trial's libraries get ``cores // n_jobs`` threads (one on small tables), so
+        trials x threads stay within the cores.
+    memory_limit : GB each trial may use (its worker process: the table, the learner's
+        fit, its fold models); a trial past it fails "out of memory (limit X GB)" and the
+        run goes on. Default: 60% of the memory available at the start, shared by the
+        ``n_jobs`` trials, at least 1 GB.
+    max_disk : GB the model library's fold models may take on disk; past it the worst
+        trials lose theirs (they stay in the leaderboard, but cannot be members). Default:
+        half the free space where the library lives, at most 10 GB. Only the 100 best
+        trials keep fold models in any case.
     refit_full : refit the blend's members on all rows (instead of averaging their fold
         models) if the time left allows.
     random_state : seeds the folds (0 when None), the sampler and the learners (every
@@ -180,7 +204,8 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
     return run(X, y, time_limit=time_limit, n_trials=n_trials, metric=metric, task=task,
                cv=cv, groups=groups, learners=learners, combiner=combiner,
                combiner_options=combiner_options, storage=storage,
-               n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
+               n_jobs=n_jobs, memory_limit=memory_limit, max_disk=max_disk,
+               refit_full=refit_full, random_state=random_state,
                verbose=verbose, library_dir=_library_dir(storage))
 
 
@@ -188,19 +213,21 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
         task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any,
         combiner_options: dict[str, Any] | None, storage: Any,
         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
-        library_dir: str | None) -> FusedModel:
+        library_dir: str | None, memory_limit: float | None = None,
+        max_disk: float | None = None) -> FusedModel:
     """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
     the command line keeps it in the run folder. Bad input raises ``InputError`` before
     any trial starts."""
     budget = Budget(time_limit, refit_full=bool(refit_full))
     with input_errors():
-        _check_args(time_limit, n_trials, n_jobs, verbose)
+        _check_args(time_limit, n_trials, n_jobs, verbose, storage, refit_full)
     verbose = int(verbose)
     with _logging(verbose):
         return _fit(X, y, budget=budget, n_trials=n_trials, metric=metric, task=task, cv=cv,
                     groups=groups, learners=learners, combiner=combiner,
                     combiner_options=combiner_options, storage=storage,
-                    n_jobs=n_jobs, refit_full=refit_full, random_state=random_state,
+                    n_jobs=n_jobs, memory_limit=memory_limit, max_disk=max_disk,
+                    refit_full=refit_full, random_state=random_state,
                     verbose=verbose, library_dir=library_dir)
 
 
@@ -220,10 +247,13 @@ def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
 def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
          task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any,
          combiner_options: dict[str, Any] | None, storage: Any,
-         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
-         library_dir: str | None) -> FusedModel:
+         n_jobs: int, memory_limit: float | None, max_disk: float | None, refit_full: bool,
+         random_state: int | None, verbose: int, library_dir: str | None) -> FusedModel:
     with input_errors():
-        frame, target, data = describe(X, y, task=task)
+        implied = None if task is not None else metric_task(metric, plugins.metrics())
+        frame, target, data = describe(X, y, task=task, metric_task=implied)
+        if implied is not None and (data.task == "regression") == (implied == "regression"):
+            log.info("metric %r implies a %s task", metric, implied)
         run_metric_ = run_metric(metric, data.task, plugins.metrics())
         specs = _resolve_learners(learners, data)
         folds = make_folds(target, data, cv, groups,
@@ -241,18 +271,22 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     with input_errors():
         combiner_built = make_combiner(combiner, combiner_options, plugins.combiners(),
                                        run_metric_, random_state, cores)
+        trial_memory = memory_limit_bytes(memory_limit, n_jobs)
+        disk = max_disk_bytes(max_disk, os.path.dirname(os.path.abspath(library_dir))
+                              if library_dir else tempfile.gettempdir())
 
     with input_errors():
         study, resumed = open_study(storage, run_metric_,
                                     _fingerprint(frame, target, data, run_metric_, folds),
                                     random_state, n_jobs)
-    library = ModelLibrary(library_dir)
+    library = ModelLibrary(library_dir, greater_is_better=run_metric_.greater_is_better,
+                           max_bytes=disk)
     try:
         if resumed:
             _resume(study, library)
         enqueue_portfolio(study, specs)
         ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads,
-                            seed=random_state)
+                            seed=random_state, memory_limit=trial_memory)
         earlier = [t.value for t in study.get_trials(deepcopy=False,
                                                      states=(TrialState.COMPLETE,))]
         progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_,

@@ -52,12 +52,12 @@ log = logging.getLogger("autofuse")
 KEEP_MODELS = 100
 
 
-#: Bytes per second at which the parent reads pickled fold models back: on the 2-core VM,
-#: 0.76 GB/s for scikit-learn forests (266 MB of extra trees in 0.35 s), 0.28 GB/s for a
-#: 5 MB HistGradientBoosting (benchmarks/bench_load.py, 2026-11-23), but 0.18-0.19 GB/s
-#: for letter's 2.7 GB of extra trees at the end of a 60 s fit (14.5 s and 14.9 s, two
-#: runs, 2026-11-30: the fit took 68.5 s at 0.4 GB/s); taken low, as a reserve.
-LOAD_BYTES_PER_SECOND = 150e6
+#: Bytes per second at which the parent reads fold models back, taken low, as a reserve.
+#: Written as one pickle per fold model (``_fold_models``), 416 MB of extra trees read in
+#: 0.23-0.52 s (0.8-1.8 GB/s) on the 2-core VM (2026-12-01). Written as one pickled list,
+#: as before, letter's 2.7 GB read at 0.18 GB/s at the end of a 60 s fit: unpickling held
+#: a second copy of everything (2026-11-30).
+LOAD_BYTES_PER_SECOND = 400e6
 #: The blend's members are expected among this many best trials.
 LIKELY_MEMBERS = 10
 

@@ -131,7 +131,7 @@ class FusedModel:
         compare with what the blend gives (no rows for a table of none)."""
         frame = conform(X, self._data)
         # no rows: the blend's empty output has the same columns
-        out = self._best.predict(frame, self._data) if len(frame) else self._blend(frame)
+        out = self._best.predict(frame, self._data) if len(frame) else self._blend(X)
         return out[:, 0] if self.task_ == "regression" else out
 
     def score(self, X: Any, y: Any) -> float:

@@ -26,7 +26,7 @@ MIN_MEMORY = 0.25 * GB
 #: Share of the free disk space under the library that its fold models may take, by
 #: default, and the most they take whatever the disk.
 DISK_SHARE = 0.5
-MAX_DEFAULT_DISK = 20 * GB
+MAX_DEFAULT_DISK = 10 * GB
 
 
 def available_memory() -> int | None:

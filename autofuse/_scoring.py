@@ -9,6 +9,7 @@ the same code.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -83,14 +84,72 @@ class RunMetric:
         return self.reported(float(result.score))
 
 
+#: How a scorer callable is called (``sample_weight`` only when weights are given).
+SCORER_SIGNATURE = "scorer(estimator, X, y, sample_weight=None) -> float, higher is better"
+
+
+def check_scorer(metric: Any) -> None:
+    """Refuse a ``metric`` that is neither a name nor a callable taking
+    ``(estimator, X, y)``, naming what was given and what is expected."""
+    if not callable(metric):
+        raise ValueError(f"metric must be a metric name or a scorer callable {SCORER_SIGNATURE}; "
+                         f"got {type(metric).__name__} {metric!r}")
+    try:
+        signature = inspect.signature(metric)
+    except (TypeError, ValueError):  # a builtin or extension callable: its signature is unknown
+        return
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        name = getattr(metric, "__name__", None) or type(metric).__name__
+        raise ValueError(
+            f"metric {name!r} takes {signature}, but a scorer callable is called as "
+            f"{SCORER_SIGNATURE}; a score(y_true, y_pred) function can be wrapped with "
+            "sklearn.metrics.make_scorer") from None
+
+
+def _scorer_task(scorer: Any) -> str | None:
+    """The task family of a scikit-learn scorer, from the module of its score function."""
+    module = getattr(getattr(scorer, "_score_func", None), "__module__", "") or ""
+    if module.endswith(("._classification", "._ranking")):
+        return "classification"
+    if module.endswith("._regression"):
+        return "regression"
+    return None
+
+
+def metric_task(metric: Any, registered: Mapping[str, Any] | None = None) -> str | None:
+    """The task family ``metric`` implies: "classification" or "regression" for a metric
+    made for one of them only (a core metric, a registered metric, a scikit-learn scorer
+    name or ``make_scorer`` object), None when it does not say (None, a clustering scorer,
+    any other callable, an unknown name: ``run_metric`` names the problem)."""
+    if metric is None:
+        return None
+    if isinstance(metric, str):
+        if metric in CORE_METRICS:
+            return CORE_METRICS[metric].task
+        if registered and metric in registered:
+            tasks = set(registered[metric].tasks)
+            if tasks <= {"binary", "multiclass"}:
+                return "classification"
+            return "regression" if tasks == {"regression"} else None
+        from sklearn.metrics import get_scorer, get_scorer_names
+
+        return _scorer_task(get_scorer(metric)) if metric in get_scorer_names() else None
+    return _scorer_task(metric)
+
+
 def run_metric(metric: Any, task: str, registered: Mapping[str, Any] | None = None) -> RunMetric:
     """Resolve ``metric`` (None picks the task's default) and check it fits ``task``.
 
     ``registered`` maps names to ``MetricSpec`` objects registered through the plugin hook;
-    a registered name that is also a core kernel (the built-ins) uses the kernel.
+    a registered name that is also a core kernel (the built-ins) uses the kernel. A
+    callable must take ``(estimator, X, y)`` (``SCORER_SIGNATURE``).
     """
     if metric is None:
         metric = DEFAULT_METRICS[task]
+    if not isinstance(metric, str):
+        check_scorer(metric)
     if isinstance(metric, str) and registered and metric in registered \
             and metric not in CORE_METRICS:
         return _plugin_metric(registered[metric], task)

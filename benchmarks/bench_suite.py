@@ -15,7 +15,9 @@ all scored on the test rows with scikit-learn's metric functions (not autofuse's
 Beside the scores: the peak resident memory of the largest process (the fitting process, or
 its largest worker; sampled every 0.1 s from /proc during the fit and the predictions) and
 the peak size of the model library on disk during the fit (the run folder's fold models
-and out-of-fold predictions), Linux only.
+and out-of-fold predictions), Linux only. Each dataset runs in a fresh process (as a
+user's script would), so one table's memory is not counted in the next one's;
+``--same-process`` runs them all in this one.
 
     python benchmarks/bench_suite.py                      # all datasets, 60 s each
     python benchmarks/bench_suite.py --datasets mpg,car --time-limit 20
@@ -226,6 +228,8 @@ def main() -> None:
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--plugins", help="comma-separated installed plugins to load and "
                         "search (default: none, built-in learners only)")
+    parser.add_argument("--same-process", action="store_true",
+                        help="run every dataset in this process (default: a fresh one each)")
     parser.add_argument("--compare", nargs=2, metavar=("BUILTINS_JSON", "PLUGINS_JSON"),
                         help="print two --out files side by side and exit")
     args = parser.parse_args()
@@ -246,7 +250,10 @@ def main() -> None:
     results = []
     for _, row in manifest.iterrows():
         try:
-            r = run_one(row, args.time_limit, args.n_jobs, args.refit_full, args.cv)
+            if args.same_process or len(manifest) == 1:
+                r = run_one(row, args.time_limit, args.n_jobs, args.refit_full, args.cv)
+            else:
+                r = _in_fresh_process(row["name"], args)
         except Exception as exc:  # report and go on: one dataset must not hide the others
             print(f"| {row['name']} | {row['metric']} | error: {type(exc).__name__}: {exc} |")
             results.append({"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"})
@@ -279,6 +286,30 @@ def main() -> None:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     sys.exit(0 if len(ok) == len(results) else 1)
+
+
+def _in_fresh_process(name: str, args: argparse.Namespace) -> dict:
+    """``run_one`` for dataset ``name`` in a new interpreter running this script."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "one.json")
+        command = [sys.executable, os.path.abspath(__file__), "--datasets", name,
+                   "--time-limit", str(args.time_limit), "--cv", str(args.cv), "--out", out]
+        if args.n_jobs is not None:
+            command += ["--n-jobs", str(args.n_jobs)]
+        if args.refit_full:
+            command.append("--refit-full")
+        if args.plugins:
+            command += ["--plugins", args.plugins]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if not os.path.exists(out):
+            raise RuntimeError(f"the run for {name} failed: {done.stderr.strip()[-500:]}")
+        with open(out) as f:
+            result = json.load(f)[0]
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result
 
 
 def compare(builtins_json: str, plugins_json: str) -> None:

@@ -91,5 +91,5 @@ def test_bad_input_is_named(X, y, kwargs, message):
 
 
 def test_rare_classes_are_kept():
-    _, target, spec = describe(np.ones((12, 2)), ["a"] * 10 + ["b"] * 2)
+    _, target, spec = describe(np.arange(24).reshape(12, 2), ["a"] * 10 + ["b"] * 2)
     assert spec.task == "binary" and target.sum() == 2

@@ -186,3 +186,124 @@ def test_predict_checks_the_layout():
 
     with pytest.raises(NotFittedError):
         CaruanaSelection("accuracy").predict(P)
+
+
+# ----------------------------------------------------------------- input holes of fit
+
+def _fit_table(n=60, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.choice(["u", "v"], n)})
+    return X, (X["a"] > 0).astype(int).to_numpy()
+
+
+def _refused(match, X=None, y=None, **kwargs):
+    """fit(...) raises InputError matching ``match`` before any trial: well inside its
+    time limit."""
+    import time
+
+    import autofuse
+    from autofuse._errors import InputError
+
+    if X is None:
+        X, y = _fit_table()
+    options = {"time_limit": 30, "learners": ["linear"], "verbose": 0, **kwargs}
+    t = time.perf_counter()
+    with pytest.raises(InputError, match=match):
+        autofuse.fit(X, y, **options)
+    assert time.perf_counter() - t < 5
+
+
+@pytest.mark.parametrize("limit", [float("inf"), float("nan")])
+def test_an_infinite_or_nan_time_limit_is_refused(limit):
+    _refused(r"time_limit must be a positive, finite number of seconds, got (inf|nan); "
+             r"use time_limit=None for no limit", time_limit=limit, n_trials=2)
+
+
+def test_no_trials_without_a_storage_is_refused():
+    _refused(r"n_trials=0 runs no trial: it only fuses again the finished trials a storage "
+             r"holds", n_trials=0)
+
+
+@pytest.mark.parametrize("storage, cause", [
+    ("nosuchdb://x", r"storage 'nosuchdb://x' could not be opened: NoSuchModuleError: "
+                     r"Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+    ("sqlite:////nonexistent/dir/run.db", r"storage 'sqlite:////nonexistent/dir/run.db' could "
+                                          r"not be opened: OperationalError: .*unable to open"),
+    ("postgresql://me:secret@localhost:1/db", r"storage 'postgresql://me:\*\*\*@localhost:1/db' "
+                                              r"could not be opened"),
+    (5, r"storage must be None, an Optuna storage URL .*; got int 5"),
+])
+def test_a_storage_that_cannot_be_opened_is_named(storage, cause):
+    _refused(cause, storage=storage, n_trials=2)
+
+
+@pytest.mark.parametrize("metric, match", [
+    (lambda y: 0.0, r"metric '<lambda>' takes \(y\), but a scorer callable is called as "
+                    r"scorer\(estimator, X, y, sample_weight=None\)"),
+    ("accuracy_score", r"metric 'accuracy_score' takes \(y_true, y_pred.*make_scorer"),
+    (3.5, r"metric must be a metric name or a scorer callable scorer\(estimator, X, y, "
+          r"sample_weight=None\) -> float, higher is better; got float 3.5"),
+])
+def test_a_metric_with_the_wrong_signature_is_refused(metric, match):
+    if metric == "accuracy_score":
+        from sklearn.metrics import accuracy_score as metric
+    _refused(match, metric=metric, n_trials=2)
+
+
+def test_groups_of_another_length_or_with_missing_values_are_refused():
+    X, y = _fit_table()
+    _refused(r"groups has 59 values but X has 60 rows", X, y, groups=np.arange(59) % 6,
+             n_trials=2)
+    groups = (np.arange(60) % 6).astype(float)
+    groups[[7, 9]] = np.nan
+    _refused(r"groups has 2 missing value\(s\), first at row 7; give every row a group", X, y,
+             groups=groups, n_trials=2)
+
+
+def test_refit_full_must_be_true_or_false():
+    _refused(r"refit_full must be True or False, got 'yes'", refit_full="yes", n_trials=2)
+
+
+def test_a_sparse_matrix_is_made_dense_or_refused_by_its_size():
+    import scipy.sparse
+
+    import autofuse
+
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(60, 4)) * (rng.random((60, 4)) < 0.5)
+    y = (dense[:, 0] > 0).astype(int)
+    model = autofuse.fit(scipy.sparse.csr_matrix(dense), y, n_trials=2, cv=3,
+                         learners=["linear"], random_state=0, verbose=0)
+    np.testing.assert_allclose(model.predict_proba(scipy.sparse.csr_matrix(dense[:5])),
+                               model.predict_proba(dense[:5]))
+    huge = scipy.sparse.csr_matrix((200_000, 1_000))  # 1.5 GB dense
+    _refused(r"X is a scipy sparse matrix of shape \(200000, 1000\), which would take 1.5 GB "
+             r"dense \(at most 1 GB is converted\)", huge, np.arange(200_000) % 2, n_trials=2)
+
+
+def test_a_metric_for_one_kind_of_task_implies_it(caplog):
+    import logging
+
+    import pandas as pd
+
+    import autofuse
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(26), 6)  # 26 integer classes: inferred as a regression
+    X = pd.DataFrame({"a": codes + rng.normal(scale=0.3, size=len(codes))})
+    caplog.set_level(logging.INFO, logger="autofuse")
+    model = autofuse.fit(X, codes, metric="log_loss", n_trials=1, cv=3, learners=["linear"],
+                         random_state=0, verbose=2)
+    assert model.task_ == "multiclass" and len(model.classes_) == 26
+    assert "metric 'log_loss' implies a classification task" in caplog.text
+    # ... and a regression metric makes a count of a few values a regression.
+    counts = np.arange(60) % 5
+    model = autofuse.fit(pd.DataFrame({"a": counts + rng.normal(scale=0.1, size=60)}), counts,
+                         metric="neg_mean_absolute_error", n_trials=1, cv=3,
+                         learners=["linear"], verbose=0)
+    assert model.task_ == "regression"
+    # An explicit task still wins, and a metric that does not fit it is refused.
+    _refused(r"metric 'log_loss' is for classification but this is a regression problem",
+             X, codes, metric="log_loss", task="regression", n_trials=1)

@@ -87,7 +87,8 @@ def test_get_params_clone_round_trip():
     clf = AutoFuseClassifier()
     assert clf.get_params() == dict(time_limit=60, n_trials=None, metric=None, cv=5,
                                     learners=None, combiner="auto", combiner_options=None,
-                                    storage=None, n_jobs=1, refit_full=False,
+                                    storage=None, n_jobs=-1, memory_limit=None,
+                                    max_disk=None, refit_full=False,
                                     random_state=None, verbose=0)
     assert AutoFuseRegressor().get_params() == clf.get_params()
 
@@ -124,7 +125,8 @@ def test_dataframe_goes_to_autofuse_unchanged(fitted, table):
     assert list(y_seen) == list(y)
     assert kwargs == dict(task="classification", time_limit=30, n_trials=3, metric=None,
                           cv=3, learners=["linear", "naive_bayes"], combiner="auto",
-                          combiner_options=None, storage=None, n_jobs=1,
+                          combiner_options=None, storage=None, n_jobs=-1,
+                          memory_limit=None, max_disk=None,
                           refit_full=False, random_state=0, verbose=0)
 
 

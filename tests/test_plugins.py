@@ -94,7 +94,7 @@ def test_unregistering_removes_the_learner(registered):
     plugins.unregister(name)
     assert "plugin_linear" not in plugins.learners()
     with pytest.raises(ValueError, match="unknown learner 'plugin_linear'"):
-        autofuse.fit(np.zeros((20, 2)), np.arange(20) % 2, learners=["plugin_linear"])
+        autofuse.fit(np.arange(40.0).reshape(20, 2), np.arange(20) % 2, learners=["plugin_linear"])
 
 
 def test_duplicate_name_is_refused_naming_both_plugins(data, registered):
@@ -170,7 +170,7 @@ def test_failing_combiner_falls_back_to_caruana(data, registered):
 
 def test_unknown_combiner_is_refused_before_fitting():
     with pytest.raises(ValueError, match="unknown combiner .nope.; available: auto, average, best, caruana"):
-        autofuse.fit(np.zeros((20, 2)), np.arange(20) % 2, combiner="nope")
+        autofuse.fit(np.arange(40.0).reshape(20, 2), np.arange(20) % 2, combiner="nope")
 
 
 def test_plugin_metric_judges_the_run(data, registered):
@@ -185,7 +185,7 @@ def test_plugin_metric_judges_the_run(data, registered):
     expected = brier_score_loss(y[200:], model.predict_proba(X[200:])[:, 1])
     assert model.score(X[200:], y[200:]) == pytest.approx(expected, rel=1e-9)
     with pytest.raises(ValueError, match="'brier' is for binary"):
-        autofuse.fit(np.zeros((30, 2)), np.arange(30) % 3, metric="brier")
+        autofuse.fit(np.arange(60.0).reshape(30, 2), np.arange(30) % 3, metric="brier")
 
 
 # ----------------------------------------------------------------- installed plugins

@@ -412,7 +412,7 @@ def add_parser(commands: Any) -> None:
                    "on (default: 60%% of the available memory shared by the parallel trials)")
     p.add_argument("--max-disk", type=_positive(float), metavar="GB",
                    help="disk the fold models in the run folder may take (default: half the "
-                   "free space, at most 20 GB)")
+                   "free space, at most 10 GB)")
     p.add_argument("--seed", type=int, help="seed of the folds, the search and the learners")
     p.add_argument("--learners", type=_names, metavar="A,B",
                    help="learners to search (default: every installed one; see autofuse plugins)")

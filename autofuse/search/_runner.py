@@ -450,8 +450,11 @@ class _Search:
                     f"of the search time ({self.trial_cap:.1f} s)"))
 
     def _stop_all(self, reason: str) -> None:
+        """Kill every running trial's worker. No fresh worker replaces them now: starting
+        one (an interpreter importing scikit-learn) would take CPU from fusion; the pool
+        starts them when the next fit needs them."""
         for i, run in list(self.running.items()):
-            self.workers[i] = _workers.replace(self.workers[i])
+            self.workers[i].kill()
             self.running.pop(i)
             if run.stopping is None:
                 self._finish(run, TrialState.FAIL, reason=reason, counts=False)

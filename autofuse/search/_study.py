@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -62,17 +63,35 @@ def sample(trial: optuna.trial.BaseTrial, learners: dict[str, LearnerSpec],
     return spec, {k: v for k, v in params.items() if v is not None}
 
 
+def _shown(storage: Any) -> str:
+    """``storage`` as an error message shows it: a URL without its password."""
+    if isinstance(storage, str):
+        return repr(re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", storage))
+    return repr(storage)
+
+
 def open_study(storage: Any, metric: RunMetric, fingerprint: str,
                random_state: int | None, n_jobs: int) -> tuple[optuna.Study, bool]:
     """Create the study, or reopen the one ``storage`` holds (refusing one made for other
-    data, metric or folds). Returns the study and whether it was resumed."""
+    data, metric or folds). Returns the study and whether it was resumed. A storage that
+    cannot be opened (an unknown database, a directory that does not exist, a missing
+    driver, an object that is not a storage) is a ``ValueError`` naming it and the cause."""
+    if storage is not None and not isinstance(storage, (str, optuna.storages.BaseStorage)):
+        raise ValueError(f"storage must be None, an Optuna storage URL such as "
+                         f"'sqlite:///run.db' or an optuna.storages object; got "
+                         f"{type(storage).__name__} {storage!r}")
     sampler = optuna.samplers.TPESampler(seed=random_state, n_startup_trials=10,
                                          constant_liar=n_jobs > 1)
     pruner = optuna.pruners.PercentilePruner(PRUNE_PERCENTILE,
                                              n_startup_trials=PRUNE_STARTUP_TRIALS)
-    study = optuna.create_study(storage=storage, study_name=STUDY_NAME if storage else None,
-                                load_if_exists=storage is not None, direction=metric.direction,
-                                sampler=sampler, pruner=pruner)
+    try:
+        study = optuna.create_study(storage=storage, study_name=STUDY_NAME if storage else None,
+                                    load_if_exists=storage is not None,
+                                    direction=metric.direction, sampler=sampler, pruner=pruner)
+    except Exception as exc:
+        cause = (str(exc).strip().splitlines() or [""])[0]
+        raise ValueError(f"storage {_shown(storage)} could not be opened: "
+                         f"{type(exc).__name__}: {cause}") from exc
     saved = study.user_attrs.get("fingerprint")
     if saved is None:
         study.set_user_attr("fingerprint", fingerprint)
@@ -81,7 +100,7 @@ def open_study(storage: Any, metric: RunMetric, fingerprint: str,
         return study, False
     if saved != fingerprint:
         raise ValueError(
-            f"the storage {storage!r} holds a study of a different run (its data, target, "
+            f"the storage {_shown(storage)} holds a study of a different run (its data, target, "
             f"task, metric or folds differ: it was made for metric "
             f"{study.user_attrs.get('metric')!r} on a {study.user_attrs.get('task')} task). "
             "Use a new storage for new data, or the same inputs to resume")
