@@ -495,6 +495,17 @@ def _alive(pid):
         return False
 
 
+def _assert_gone(pids, what):
+    """Every process in ``pids`` ends within 5 s (workers die with their run)."""
+    for pid in pids:
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"worker {pid} outlived the {what} run")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kill -9 test uses /proc")
 def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -513,13 +524,7 @@ def test_killed_run_resumes_without_losing_a_finished_trial(tmp_path):
     process.wait()
     finished = _complete(folder)
     assert len(finished) >= 5 and workers
-    for pid in workers:  # the workers die with the run
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"worker {pid} outlived the killed run")
+    _assert_gone(workers, "killed")
     record = json.loads((folder / "run.json").read_text())
     assert record["runs"][0]["status"] == "running"  # it never came back
 
@@ -681,13 +686,7 @@ def test_sigterm_records_the_call_and_the_run_resumes(tmp_path):
     assert time.monotonic() - sent < 10  # promptly
     assert process.returncode == 143, err
     assert err.splitlines()[-1] == "autofuse fit: terminated"
-    for pid in workers:  # the workers end with the run
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"worker {pid} outlived the terminated run")
+    _assert_gone(workers, "terminated")
     (call,) = json.loads((folder / "run.json").read_text())["runs"]
     assert call["status"] == "terminated" and call["seconds"] > 0 and "finished" in call
     assert not (folder / ".lock").exists() or _lock_free(folder)
