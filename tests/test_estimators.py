@@ -23,9 +23,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from autofuse import _api
 from autofuse._estimators import AutoFuseClassifier, AutoFuseRegressor
 
+# One worker and a fixed number of trials: a deterministic search, so scikit-learn's
+# determinism checks run (the default, n_jobs=-1, is tagged non-deterministic).
 FAST_CLF = dict(time_limit=30, n_trials=3, learners=["linear", "naive_bayes"], cv=3,
-                random_state=0)
-FAST_REG = dict(time_limit=30, n_trials=3, learners=["linear"], cv=3, random_state=0)
+                random_state=0, n_jobs=1)
+FAST_REG = dict(time_limit=30, n_trials=3, learners=["linear"], cv=3, random_state=0,
+                n_jobs=1)
 
 @parametrize_with_checks([AutoFuseClassifier(**FAST_CLF), AutoFuseRegressor(**FAST_REG)])
 def test_sklearn_compatible(estimator, check):
@@ -125,7 +128,7 @@ def test_dataframe_goes_to_autofuse_unchanged(fitted, table):
     assert list(y_seen) == list(y)
     assert kwargs == dict(task="classification", time_limit=30, n_trials=3, metric=None,
                           cv=3, learners=["linear", "naive_bayes"], combiner="auto",
-                          combiner_options=None, storage=None, n_jobs=-1,
+                          combiner_options=None, storage=None, n_jobs=1,
                           memory_limit=None, max_disk=None,
                           refit_full=False, random_state=0, verbose=0)
 
