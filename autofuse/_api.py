@@ -214,9 +214,10 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
         combiner_options: dict[str, Any] | None, storage: Any,
         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
         library_dir: str | None, memory_limit: float | None = None,
-        max_disk: float | None = None) -> FusedModel:
+        max_disk: float | None = None, saves_model: bool = False) -> FusedModel:
     """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
-    the command line keeps it in the run folder. Bad input raises ``InputError`` before
+    the command line keeps it in the run folder, and saves the model within the budget
+    (``saves_model``: the search leaves time to write the members too). Bad input raises ``InputError`` before
     any trial starts."""
     budget = Budget(time_limit, refit_full=bool(refit_full))
     with input_errors():
@@ -228,7 +229,7 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
                     combiner_options=combiner_options, storage=storage,
                     n_jobs=n_jobs, memory_limit=memory_limit, max_disk=max_disk,
                     refit_full=refit_full, random_state=random_state,
-                    verbose=verbose, library_dir=library_dir)
+                    verbose=verbose, library_dir=library_dir, saves_model=saves_model)
 
 
 def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
@@ -248,7 +249,8 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
          task: str | None, cv: Any, groups: Any, learners: Any, combiner: Any,
          combiner_options: dict[str, Any] | None, storage: Any,
          n_jobs: int, memory_limit: float | None, max_disk: float | None, refit_full: bool,
-         random_state: int | None, verbose: int, library_dir: str | None) -> FusedModel:
+         random_state: int | None, verbose: int, library_dir: str | None,
+         saves_model: bool = False) -> FusedModel:
     with input_errors():
         implied = None if task is not None else metric_task(metric, plugins.metrics())
         frame, target, data = describe(X, y, task=task, metric_task=implied)
@@ -280,7 +282,7 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
                                     _fingerprint(frame, target, data, run_metric_, folds),
                                     random_state, n_jobs)
     library = ModelLibrary(library_dir, greater_is_better=run_metric_.greater_is_better,
-                           max_bytes=disk)
+                           max_bytes=disk, saves_model=saves_model)
     try:
         if resumed:
             _resume(study, library)

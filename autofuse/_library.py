@@ -58,6 +58,9 @@ KEEP_MODELS = 100
 #: as before, letter's 2.7 GB read at 0.18 GB/s at the end of a 60 s fit: unpickling held
 #: a second copy of everything (2026-11-30).
 LOAD_BYTES_PER_SECOND = 400e6
+#: Bytes per second at which a fused model is saved (pickled, hashed, written): 0.94 GB in
+#: 4.2 s on the 2-core VM (wine_quality_white's model, 2026-12-01); taken low.
+SAVE_BYTES_PER_SECOND = 200e6
 #: The blend's members are expected among this many best trials.
 LIKELY_MEMBERS = 10
 
@@ -67,10 +70,13 @@ class ModelLibrary:
 
     ``greater_is_better`` (the metric's direction) ranks the trials for the disk budget:
     when it is given, only the ``keep`` best keep their fold models, within ``max_bytes``
-    (None: no byte limit)."""
+    (None: no byte limit). ``saves_model``: the run writes its fused model within its
+    budget (the command line does), so ``load_seconds`` counts the writing too."""
 
     def __init__(self, directory: str | None = None, *, greater_is_better: bool | None = None,
-                 max_bytes: int | None = None, keep: int = KEEP_MODELS) -> None:
+                 max_bytes: int | None = None, keep: int = KEEP_MODELS,
+                 saves_model: bool = False) -> None:
+        self.saves_model = saves_model
         self.greater_is_better = greater_is_better
         self.max_bytes = max_bytes
         self.keep = keep
@@ -159,10 +165,13 @@ class ModelLibrary:
     def load_seconds(self, greater_is_better: bool) -> float:
         """Expected seconds to load the fold models of the likely members of the blend (the
         ``LIKELY_MEMBERS`` best trials): time the search must leave for fusion. Forests on
-        many classes pickle to gigabytes (letter: extra trees, 26 classes)."""
+        many classes pickle to gigabytes (letter: extra trees, 26 classes). With
+        ``saves_model``, also the seconds to write them into the saved model."""
         sign = -1.0 if greater_is_better else 1.0
         best = sorted(self.entries.values(), key=lambda e: sign * e.score)[:LIKELY_MEMBERS]
-        return sum(e.models_bytes for e in best) / LOAD_BYTES_PER_SECOND
+        rate = 1 / LOAD_BYTES_PER_SECOND + (1 / SAVE_BYTES_PER_SECOND if self.saves_model
+                                            else 0.0)
+        return sum(e.models_bytes for e in best) * rate
 
     def load_models(self, trial: int) -> list[Any]:
         return read_models(self.path(self.entries[trial].models_file))

@@ -277,7 +277,8 @@ def test_portfolio_runs_every_learners_first_configuration_first():
 def test_search_keeps_time_to_load_the_likely_members(tmp_path):
     """Fusion loads the members' pickled fold models; forests on many classes run to
     gigabytes, so the search stops earlier by the time the best trials' files take."""
-    from autofuse._library import LIKELY_MEMBERS, LOAD_BYTES_PER_SECOND, Entry, ModelLibrary
+    from autofuse._library import (LIKELY_MEMBERS, LOAD_BYTES_PER_SECOND,
+                                   SAVE_BYTES_PER_SECOND, Entry, ModelLibrary)
 
     library = ModelLibrary(str(tmp_path))
     for trial in range(LIKELY_MEMBERS + 5):
@@ -289,3 +290,7 @@ def test_search_keeps_time_to_load_the_likely_members(tmp_path):
     assert library.load_seconds(False) == pytest.approx(lowest / LOAD_BYTES_PER_SECOND)
     highest = sum(1000 * (t + 1) for t in range(5, LIKELY_MEMBERS + 5))
     assert library.load_seconds(True) == pytest.approx(highest / LOAD_BYTES_PER_SECOND)
+    # The command line saves the model within its budget: writing the members counts too.
+    library.saves_model = True
+    assert library.load_seconds(False) == pytest.approx(
+        lowest / LOAD_BYTES_PER_SECOND + lowest / SAVE_BYTES_PER_SECOND)

@@ -257,7 +257,7 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
                 storage=config["storage"] or folder.storage_url, n_jobs=config["jobs"],
                 memory_limit=config.get("memory_limit"), max_disk=config.get("max_disk"),
                 refit_full=config["refit_full"], random_state=config["seed"],
-                verbose=verbose, library_dir=folder.library_dir)
+                verbose=verbose, library_dir=folder.library_dir, saves_model=True)
         write_outputs(folder, model)
     except BaseException as exc:
         record_failure(folder, record, call, start, exc, logs)
