@@ -217,8 +217,8 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
         max_disk: float | None = None, saves_model: bool = False) -> FusedModel:
     """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
     the command line keeps it in the run folder, and saves the model within the budget
-    (``saves_model``: the search leaves time to write the members too). Bad input raises ``InputError`` before
-    any trial starts."""
+    (``saves_model``: the search leaves time to write the members too). Bad input raises
+    ``InputError`` before any trial starts."""
     budget = Budget(time_limit, refit_full=bool(refit_full))
     with input_errors():
         _check_args(time_limit, n_trials, n_jobs, verbose, storage, refit_full)

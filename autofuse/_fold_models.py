@@ -23,11 +23,9 @@ class ModelFile:
         self.path = path
         self.tmp = f"{path}.tmp{os.getpid()}"
         self.file = open(self.tmp, "wb")
-        self.count = 0
 
     def add(self, model: Any) -> None:
         pickle.dump(model, self.file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.count += 1
 
     def close(self) -> None:
         self.file.close()

@@ -80,7 +80,6 @@ class ModelLibrary:
         self.greater_is_better = greater_is_better
         self.max_bytes = max_bytes
         self.keep = keep
-        self.dropped = 0  # trials whose fold models were removed for the budget
         self.persistent = directory is not None
         if directory is None:
             directory = tempfile.mkdtemp(prefix="autofuse-library-")
@@ -103,10 +102,6 @@ class ModelLibrary:
         self.entries[entry.trial] = entry
         self._trim()
 
-    def models_total(self) -> int:
-        """Bytes of the fold models on disk."""
-        return sum(e.models_bytes for e in self.entries.values() if e.has_models)
-
     def _trim(self) -> None:
         """Drop the fold models of the trials past ``keep`` and, worst first, of those
         past ``max_bytes`` (never the best trial's)."""
@@ -127,7 +122,6 @@ class ModelLibrary:
             except FileNotFoundError:
                 pass
             entry.models_file, entry.models_bytes = "", 0
-            self.dropped += 1
             log.info("trial %d (%s) lost its fold models: it is not among the %d best within "
                      "the library's disk budget", entry.trial, entry.learner, self.keep)
 

@@ -47,6 +47,7 @@ from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
 import autofuse
+from autofuse._workers import resident_bytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATASETS = os.path.join(HERE, "..", "..", "shared", "datasets")
@@ -110,11 +111,7 @@ def datasets(names: str | None) -> pd.DataFrame:
 
 
 def _resident(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    return resident_bytes(pid) or 0
 
 
 def _children(pid: int) -> list[int]:

@@ -106,6 +106,15 @@ LEARNERS = {
 }
 
 
+def build_flaky(params, data):
+    """Works for its portfolio configuration (x=0.05), raises for most others (x >= 0.2)."""
+    return Faulty("raises" if params.get("x", 0.5) >= 0.2 else "none")
+
+
+#: A learner that finishes once and then keeps failing: it is never disabled.
+FLAKY = LearnerSpec("flaky", TASKS, _space, build_flaky, portfolio=({"x": 0.05},), cost=0.01)
+
+
 class FaultPlugin:
     """Registers every faulty learner, as an installed plugin would."""
 

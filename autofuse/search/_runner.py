@@ -119,10 +119,6 @@ class _SpaceTimeout(Exception):
     """A learner's search space did not return in time."""
 
 
-#: Reasons of failures the run caused, not the learner (they do not count against it).
-RUN_STOPS = ("stopped at the time limit", "the run was interrupted")
-
-
 class _Search:
     def __init__(self, study: optuna.Study, ctx: SearchContext, n_trials: int | None,
                  deadline: float | None, n_jobs: int,
@@ -147,8 +143,7 @@ class _Search:
             learner = t.user_attrs.get("learner")
             if t.state == TrialState.COMPLETE:
                 self.finished.add(learner)
-            elif t.state == TrialState.FAIL and learner and not t.user_attrs.get(
-                    "reason", "").startswith(RUN_STOPS + ("interrupted", "not run")):
+            elif t.state == TrialState.FAIL and t.user_attrs.get("learner_fault"):
                 self.failures[learner] = self.failures.get(learner, 0) + 1
 
     # ------------------------------------------------------------- bookkeeping
@@ -181,6 +176,7 @@ class _Search:
         if state == TrialState.COMPLETE:
             self.finished.add(run.learner)
         elif state == TrialState.FAIL and counts and run.learner in self.ctx.learners:
+            t.set_user_attr("learner_fault", True)  # counted again when the run resumes
             self.failures[run.learner] = self.failures.get(run.learner, 0) + 1
             if (self.failures[run.learner] >= MAX_LEARNER_FAILURES
                     and run.learner not in self.finished):
