@@ -1,7 +1,7 @@
 """The machine's memory and disk, and the run's budgets on them.
 
-``memory_limit`` bounds each trial: its worker process cannot allocate past it
-(``RLIMIT_DATA``) and is stopped when its resident memory passes it, so a learner that
+``memory_limit`` bounds each trial: its worker process cannot allocate that much beyond
+what it holds when the trial starts (``RLIMIT_DATA``) and is stopped when its resident memory passes it, so a learner that
 allocates without bound fails its trial ("out of memory (limit X GB)") instead of waking
 the kernel's out-of-memory killer, which may pick the run itself. ``max_disk`` bounds the
 model library's fold models: past it the worst trials lose theirs (see ``ModelLibrary``).

@@ -55,22 +55,43 @@ def out_of_memory(limit: int | None) -> str:
     return f"out of memory (limit {limit / 2**30:.3g} GB)" if limit else "out of memory"
 
 
+def data_bytes() -> int | None:
+    """The data segment this process holds now (``VmData`` from ``/proc``: heap, private
+    writable mappings, thread stacks), the quantity ``RLIMIT_DATA`` limits; None where it
+    cannot be read."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @contextmanager
 def memory_cap(limit: int | None) -> Iterator[None]:
-    """Within the block, this process cannot allocate past ``limit`` bytes of data
-    (``RLIMIT_DATA``, Linux: heap and private mappings, thread stacks included): an
-    allocation past it raises ``MemoryError`` instead of growing until the kernel's
-    out-of-memory killer picks a process. The previous limit is restored after."""
+    """Within the block, this process cannot allocate more than ``limit`` bytes of data
+    beyond what it holds on entry (``RLIMIT_DATA``, Linux: heap and private mappings, thread
+    stacks included): an allocation past it raises ``MemoryError`` instead of growing until
+    the kernel's out-of-memory killer picks a process. The limit counts from what the worker
+    already holds (its interpreter, libraries, thread pools and the run's table), which
+    depends on the machine (thread pools sized by its cores) and on the fits it served
+    before; the parent's watch of resident memory bounds the whole worker at ``limit``. The
+    previous limit is restored after."""
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Windows
         yield
         return
-    if not limit:
+    held = data_bytes()
+    if not limit or held is None:
         yield
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    cap = int(limit) if hard == resource.RLIM_INFINITY else min(int(limit), hard)
+    cap = held + int(limit)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
     try:
         resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
     except (ValueError, OSError):  # pragma: no cover - a platform that refuses it

@@ -123,3 +123,32 @@ def test_cli_memory_limit_and_max_disk(tmp_path, capsys):
 
     call = json.loads((tmp_path / "run" / "run.json").read_text())["runs"][-1]
     assert call["memory_limit"] == 1.5 and call["max_disk"] == 2 and call["jobs"] == -1
+
+
+_CAP_CHECK = """
+import numpy as np
+from autofuse._workers import memory_cap
+held = np.ones(400 * 2**20 // 8)  # the worker already holds 400 MB (a table, thread pools)
+with memory_cap(200 * 2**20):
+    small = np.ones(50 * 2**20 // 8)  # a trial's own 50 MB fits under a 200 MB limit
+    try:
+        np.ones(400 * 2**20 // 8)
+    except MemoryError:
+        print("refused")
+big = np.ones(400 * 2**20 // 8)  # the previous limit is back after the trial
+print("restored")
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+def test_the_data_limit_counts_from_what_the_worker_already_holds():
+    # A worker that served earlier fits, or a machine with many cores (thread pools), holds
+    # more than a small limit before the trial starts: every trial then failed "out of
+    # memory" when the limit counted from zero.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _CAP_CHECK], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["refused", "restored"]
