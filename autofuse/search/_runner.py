@@ -402,6 +402,7 @@ class _Search:
                 self._stop_overlong()
                 self._watch_memory()
         except BaseException:
+            release_session(self.study)  # an interruption may have cut a query short
             self._stop_all("the run was interrupted")
             raise
         finally:

@@ -107,6 +107,21 @@ def open_study(storage: Any, metric: RunMetric, fingerprint: str,
     return study, True
 
 
+def release_session(study: optuna.Study) -> None:
+    """Drop the storage's database session, rolling back whatever it was doing: an
+    interruption (Ctrl-C, SIGTERM) raised in the middle of a query leaves that session
+    holding its lock, and SQLite then refuses every later write of the same process
+    ("database is locked"), the ones that record the interruption among them."""
+    storage = getattr(study, "_storage", None)
+    for backend in (storage, getattr(storage, "_backend", None)):
+        session = getattr(backend, "scoped_session", None)
+        if session is not None and callable(getattr(session, "remove", None)):
+            try:
+                session.remove()
+            except Exception:  # noqa: BLE001 - best effort: the writes will say
+                pass
+
+
 def enqueue_portfolio(study: optuna.Study, learners: dict[str, LearnerSpec]) -> int:
     """Queue every portfolio configuration not yet tried in ``study``: round by round, the
     first configuration of every learner (cheapest learner first), then every second one,
