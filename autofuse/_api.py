@@ -273,6 +273,8 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     with input_errors():
         combiner_built = make_combiner(combiner, combiner_options, plugins.combiners(),
                                        run_metric_, random_state, cores)
+    budget.fusion_share = float(getattr(combiner_built[1], "time_share", 0.0) or 0.0)
+    with input_errors():
         trial_memory = memory_limit_bytes(memory_limit, n_jobs)
         disk = max_disk_bytes(max_disk, os.path.dirname(os.path.abspath(library_dir))
                               if library_dir else tempfile.gettempdir())
@@ -304,7 +306,7 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
         if library.persistent:
             save_context(library.directory, frame, target, folds)
         model = _fuse(study, ctx, budget, combiner_built, refit_full, random_state, cores,
-                      library_dir)
+                      library_dir, n_jobs)
         model.target_name_ = getattr(y, "name", None)
         return model
     finally:
@@ -337,7 +339,7 @@ def _resume(study: optuna.Study, library: ModelLibrary) -> None:
 
 def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tuple[str, Any],
           refit_full: bool, random_state: int | None, cores: int,
-          library_dir: str | None) -> FusedModel:
+          library_dir: str | None, n_jobs: int = 1) -> FusedModel:
     library = ctx.library
     if not library.entries:
         reasons = [f"trial {t.number} ({t.user_attrs.get('learner')}): "
@@ -353,7 +355,8 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tup
         budget.deadline - library.load_seconds(ctx.metric.greater_is_better))
     view = library_view(library, ctx.target, ctx.folds, ctx.metric, frame=ctx.frame,
                         data=ctx.data, random_state=random_state, n_threads=cores,
-                        deadline=deadline)
+                        deadline=deadline, memory_limit=ctx.memory_limit,
+                        n_workers=n_jobs)
     name, built = combiner
 
     def fallback() -> tuple[str, Any]:

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 REFIT_SHARE = 0.2
 
 
-def reserve_for(time_limit: float, refit_full: bool = False) -> float:
+def reserve_for(time_limit: float, refit_full: bool = False, fusion_share: float = 0.0
+                ) -> float:
     """Seconds kept back from the search: for fusion, 6% of the budget, at least 1.5 s,
-    at most 30% of it; with ``refit_full``, another 20% for the refits."""
-    fuse = min(max(1.5, 0.06 * time_limit), 0.3 * time_limit)
+    at most 30% of it, or ``fusion_share`` of it for a combiner that fits models of its own
+    (``distill``: its students); with ``refit_full``, another 20% for the refits."""
+    fuse = max(min(max(1.5, 0.06 * time_limit), 0.3 * time_limit),
+               fusion_share * time_limit)
     return fuse + (REFIT_SHARE * time_limit if refit_full else 0.0)
 
 
@@ -30,6 +33,7 @@ class Budget:
     time_limit: float | None
     refit_full: bool = False
     start: float = field(default_factory=time.monotonic)
+    fusion_share: float = 0.0  # the combiner's ``time_share``
 
     @property
     def deadline(self) -> float | None:
@@ -39,7 +43,8 @@ class Budget:
     def search_deadline(self) -> float | None:
         if self.time_limit is None:
             return None
-        return self.start + self.time_limit - reserve_for(self.time_limit, self.refit_full)
+        return self.start + self.time_limit - reserve_for(self.time_limit, self.refit_full,
+                                                          self.fusion_share)
 
     def left(self) -> float:
         """Seconds to the final deadline (infinite without a time limit)."""

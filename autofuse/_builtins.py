@@ -78,6 +78,39 @@ def _auto(metric: Any, random_state: Any, n_threads: Any, candidates: Any = None
     return Auto({n: known[n].make(metric, random_state, n_threads) for n in names}, prefer)
 
 
+def _distill(metric: Any, random_state: Any, n_threads: Any, teacher: str = "auto",
+             teacher_options: dict[str, Any] | None = None,
+             student: str = "hist_gradient_boosting", params: dict[str, Any] | None = None,
+             augment: float | None = None, max_augmented: int | None = None) -> Combiner:
+    """``distill``: the ``teacher`` combiner (built with ``teacher_options``) distilled into
+    the registered learner ``student``."""
+    from autofuse import plugins
+    from autofuse.combiners._distill import AUGMENT, MAX_AUGMENTED, Distill
+
+    known = plugins.combiners()
+    if not isinstance(teacher, str) or teacher not in known or teacher in ("distill", "soup"):
+        raise ValueError(f"distill: teacher must name a registered combiner of the members' "
+                         f"predictions, got {teacher!r}; available: "
+                         f"{', '.join(sorted(set(known) - {'distill', 'soup'}))}")
+    learners = plugins.learners()
+    if not isinstance(student, str) or student not in learners:
+        raise ValueError(f"distill: unknown student learner {student!r}; available: "
+                         f"{', '.join(sorted(learners))}")
+    if metric.task not in learners[student].tasks:
+        raise ValueError(f"distill: student {student!r} does not handle {metric.task} tasks")
+    built = known[teacher].make(metric, random_state, n_threads, teacher_options)
+    return Distill(built, teacher, learners[student], params,
+                   AUGMENT if augment is None else augment,
+                   MAX_AUGMENTED if max_augmented is None else max_augmented)
+
+
+def _soup(metric: Any, random_state: Any, n_threads: Any, method: str = "greedy",
+          merge: bool = False, max_ingredients: int = 25) -> Combiner:
+    from autofuse.combiners._soup import Soup
+
+    return Soup(method, merge, max_ingredients)
+
+
 @hookimpl
 def autofuse_register_combiners(register: Callable[[CombinerSpec], None]) -> None:
     register(CombinerSpec("best", _best, "the single best model by out-of-fold score"))
@@ -92,6 +125,10 @@ def autofuse_register_combiners(register: Callable[[CombinerSpec], None]) -> Non
                           "bytes or seconds per row; reports the Pareto front"))
     register(CombinerSpec("auto", _auto, "caruana, unless best, average or stacking is "
                           "clearly better out of sample (nested cross-validation)"))
+    register(CombinerSpec("distill", _distill, "one fast student learner trained on a "
+                          "teacher fusion's out-of-fold probabilities and synthetic rows"))
+    register(CombinerSpec("soup", _soup, "one model whose parameters average compatible "
+                          "models' (linear, mlp_soup); greedy or uniform, fold by fold"))
 
 
 class KernelScore:

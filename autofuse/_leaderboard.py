@@ -47,10 +47,15 @@ def _jsonable(value: Any) -> Any:
 def _fusion_row(model: str, a: Assessment, view: LibraryView, metric: RunMetric,
                 reason: str) -> dict[str, Any]:
     uses = a.fusion.uses if a.fusion is not None else ()
+    costs = _costs(view, uses)
+    own = a.fusion.costs() if a.fusion is not None else None
+    if own is not None:  # a student or a soup: its own model, measured
+        costs = {"members": 0, "bytes": int(own["bytes"]), "predict_seconds_per_1000":
+                 1000.0 * float(own["seconds_per_row"][max(own["seconds_per_row"])])}
     return {"model": model, "kind": "combiner", "trial": -1, "learner": a.name,
             "params": _jsonable(a.fusion.summary()) if a.fusion is not None else {},
             metric.name: a.in_sample, "outer_score": a.outer, "fit_seconds": a.seconds,
-            "predict_seconds": np.nan, **_costs(view, uses), "weight": np.nan,
+            "predict_seconds": np.nan, **costs, "weight": np.nan,
             "status": "done" if a.ok else "failed", "reason": reason}
 
 

@@ -154,7 +154,8 @@ class FusedModel:
 
     # ------------------------------------------------------------- fusing again
     def fuse(self, combiner: Any = "auto", *, library: str | None = None,
-             n_threads: int | None = None, **options: Any) -> FusedModel:
+             n_threads: int | None = None, time_limit: float | None = None,
+             **options: Any) -> FusedModel:
         """A new fitted model fused from this run's model library by ``combiner`` (a
         registered name, e.g. ``"stacking"``, ``"prune"``, ``"auto"``, or a
         ``CombinerSpec``) with ``options`` (``model.fuse("prune", infer_limit=1e-4)``),
@@ -164,13 +165,16 @@ class FusedModel:
         are not reused). The library must have been kept: ``fit(...,
         storage="sqlite:///run.db")`` keeps it beside the database (``run.db.library/``),
         and ``autofuse fit`` in its run folder; ``library`` points to it if it moved. A
-        combiner that fails raises (no fallback).
+        combiner that fails raises (no fallback). ``time_limit`` (seconds, None for none)
+        bounds what a combiner checks against its deadline (auto's comparisons, prune's
+        measurements, distill's students).
         """
         from optuna.trial import TrialState
 
         from autofuse import plugins
         from autofuse._core._greedy import default_threads
         from autofuse._library import ModelLibrary
+        from autofuse._resources import memory_limit_bytes
         from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 
         directory = library or self._library_dir
@@ -194,7 +198,9 @@ class FusedModel:
         view = library_view(store, saved["target"], saved["folds"], self._metric,
                             frame=saved["frame"], data=self._data,
                             random_state=self._random_state, n_threads=threads,
-                            deadline=None)
+                            deadline=None if time_limit is None else start + time_limit,
+                            memory_limit=memory_limit_bytes(None, threads),
+                            n_workers=threads)
         outcome = fuse_view(view, name, built)
         model = build_model(study=self.study_, library=store, view=view, outcome=outcome,
                             data=self._data, metric=self._metric,
@@ -218,7 +224,8 @@ class FusedModel:
         summed over folds), ``members``, ``bytes`` (pickled models it needs),
         ``predict_seconds_per_1000`` (rows, as the fused model predicts; estimated from the
         search's timings for every row alike; prune's measurements are in its
-        ``params``), ``weight`` (share in the fusion), ``status`` and ``reason`` (why a
+        ``params``; a student's or a soup's are measured on its own model, batch 10,000,
+        with batch 1 in its ``params``), ``weight`` (share in the fusion), ``status`` and ``reason`` (why a
         trial failed, why a combiner was chosen or not)."""
         return self._leaderboard.copy()
 

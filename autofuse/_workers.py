@@ -138,6 +138,37 @@ def _run_refit(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -
     conn.send(("done", job["path"]))
 
 
+def fit_arguments(model: Any, sample_weight: Any) -> dict[str, Any]:
+    """Keyword arguments that pass ``sample_weight`` to ``model``'s fit (a Pipeline routes
+    it to its last step), or ValueError when its final estimator takes none."""
+    import inspect
+
+    if sample_weight is None:
+        return {}
+    final, prefix = model, ""
+    steps = getattr(model, "steps", None)
+    if steps:
+        final, prefix = steps[-1][1], f"{steps[-1][0]}__"
+    try:
+        takes = "sample_weight" in inspect.signature(final.fit).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        takes = False
+    if not takes:
+        raise ValueError(f"{type(final).__name__}.fit takes no sample_weight")
+    return {f"{prefix}sample_weight": sample_weight}
+
+
+def _run_fit(conn: Connection, job: dict[str, Any]) -> None:
+    """One model fitted on the rows the job carries (a distilled student)."""
+    conn.send(("started",))
+    model = job["spec"].estimator(job["params"], job["data"], job.get("seed"))
+    model.fit(job["X"], job["y"], **fit_arguments(model, job.get("sample_weight")))
+    out = ModelFile(job["path"])
+    out.add(model)
+    out.close()
+    conn.send(("done", job["path"]))
+
+
 def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker process
     from threadpoolctl import threadpool_limits
 
@@ -160,7 +191,10 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the worker p
         try:
             with memory_cap(limit), threadpool_limits(limits=job["threads"]), \
                     threads_for_trial(job["threads"]):
-                (_run_trial if kind == "trial" else _run_refit)(conn, payloads[token], job)
+                if kind == "fit":
+                    _run_fit(conn, job)
+                else:
+                    (_run_trial if kind == "trial" else _run_refit)(conn, payloads[token], job)
         except BaseException as exc:  # noqa: BLE001 - any failure is the trial's, not ours
             if isinstance(exc, MemoryError):
                 reason = f"{out_of_memory(limit)}: MemoryError {exc}".strip()
@@ -306,3 +340,83 @@ def replace(worker: Worker) -> Worker:
     """Kill ``worker`` (stuck or dead) and start a fresh one in its place."""
     worker.kill()
     return _start_worker()
+
+
+# ----------------------------------------------------------------- fits of the fusion step
+
+#: How often ``run_fits`` reads its workers' resident memory (seconds).
+WATCH_SECONDS = 0.2
+
+
+class FitFailed(RuntimeError):
+    """A fit run by ``run_fits`` failed, died, ran out of memory or out of time."""
+
+
+def run_fits(jobs: list[dict[str, Any]], *, deadline: float | None, n_workers: int,
+             memory_limit: int | None) -> list[Any]:
+    """Fit each job's model in a worker (``("fit", None, job)``: ``spec``, ``params``,
+    ``data``, ``X``, ``y``, ``sample_weight``, ``seed``, ``threads``), up to ``n_workers``
+    at once, each under ``memory_limit`` bytes, all by ``deadline`` (``time.monotonic()``;
+    None: none). Returns the fitted models in the jobs' order; the first failure kills the
+    fits still running and raises ``FitFailed`` with its reason (a fit still running at
+    the deadline: "stopped at the time limit")."""
+    import shutil
+    import tempfile
+    import time
+    from multiprocessing.connection import wait
+
+    from autofuse._fold_models import read_models
+
+    folder = tempfile.mkdtemp(prefix="autofuse-fits-")
+    workers = POOL.acquire(max(1, min(n_workers, len(jobs))))
+    results: list[Any] = [None] * len(jobs)
+    running: dict[int, tuple[Worker, int]] = {}  # worker index -> (worker, job index)
+    queue = list(range(len(jobs)))
+    idle = list(range(len(workers)))
+    failure = ""
+    try:
+        while (queue or running) and not failure:
+            while queue and idle:
+                w, j = idle.pop(), queue.pop(0)
+                job = {**jobs[j], "path": os.path.join(folder, f"fit-{j}.pkl"),
+                       "memory_limit": memory_limit}
+                workers[w].conn.send(("fit", None, job))
+                running[w] = (workers[w], j)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                failure = "stopped at the time limit"
+                break
+            ready = wait([r[0].conn for r in running.values()],
+                         timeout=WATCH_SECONDS if left is None else min(WATCH_SECONDS, left))
+            if memory_limit:
+                over = [w for w, (worker, _) in running.items()
+                        if (worker.resident_bytes() or 0) > memory_limit]
+                if over:
+                    failure = out_of_memory(memory_limit)
+                    break
+            for w, (worker, j) in list(running.items()):
+                if worker.conn not in ready:
+                    continue
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    message = ("error", "the worker process died")
+                if message[0] == "started":
+                    continue
+                del running[w]
+                if message[0] == "done":
+                    results[j] = read_models(message[1])[0]
+                    idle.append(w)
+                else:
+                    failure = message[1]
+                    if not worker.alive or message[1] == "the worker process died":
+                        workers[w] = replace(worker)
+                    idle.append(w)
+        if failure:
+            for w, (worker, _) in running.items():
+                workers[w] = replace(worker)
+            raise FitFailed(failure)
+    finally:
+        POOL.release(workers)
+        shutil.rmtree(folder, ignore_errors=True)
+    return results

@@ -39,8 +39,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_suite import datasets, score, split, use_plugins  # noqa: E402
 
 import autofuse  # noqa: E402
+from autofuse.combiners import Combiner, CombinerSpec, WeightedFusion  # noqa: E402
 
-COMBINERS = ("best", "average", "caruana", "stacking", "auto")
+COMBINERS = ("best", "average", "caruana", "stacking", "auto", "distill", "soup")
+#: Share of the run's time limit given to distill (as ``fit(combiner="distill")`` keeps).
+DISTILL_SHARE = 0.3
 #: Rows per latency batch, and the number of timed batches (the median is kept).
 BATCH, REPEATS = 10_000, 3
 
@@ -70,7 +73,22 @@ def describe(model: autofuse.FusedModel, row: pd.Series, X_te: pd.DataFrame, y_t
             "latency": latency(model, X_te), "fuse_seconds": seconds}
 
 
-def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
+class _Pick(Combiner):
+    """One trial alone (the student's learner on the labels, a soup's best ingredient)."""
+
+    def __init__(self, trial: int) -> None:
+        self.trial = trial
+
+    def fuse(self, view):
+        return WeightedFusion({self.trial: 1.0})
+
+
+def pick(model: autofuse.FusedModel, trial: int) -> autofuse.FusedModel:
+    return model.fuse(CombinerSpec(f"trial {trial}", lambda m, r, n: _Pick(trial)))
+
+
+def run_one(row: pd.Series, time_limit: float, workdir: str, combiners: tuple[str, ...],
+            prune: bool) -> dict:
     X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
     task = row["task"]
 
@@ -82,10 +100,12 @@ def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
                          n_trials=0 if kept else None, storage=f"sqlite:///{db}")
     out = {"searched": not kept, "dataset": row["name"], "task": task, "metric": row["metric"],
            "rows": n_rows, "fit_seconds": time.perf_counter() - t, "combiners": {}}
-    for name in COMBINERS:
+    for name in combiners:
         t = time.perf_counter()
         try:
-            fused = model.fuse(name)
+            # distill as a run's fusion step would: in the time a 60 s run leaves it.
+            fused = model.fuse(name, **({"time_limit": DISTILL_SHARE * time_limit}
+                                        if name == "distill" else {}))
         except Exception as exc:  # reported in the table; the others go on
             out["combiners"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
@@ -94,8 +114,18 @@ def run_one(row: pd.Series, time_limit: float, workdir: str) -> dict:
         if name == "auto":
             rows = fused.leaderboard().query("kind == 'combiner'")
             out["nested_seconds"] = float(rows["fit_seconds"].sum())
-    full = out["combiners"]["caruana"]
-    if "latency" in full:
+        params = fused.leaderboard().iloc[0]["params"]
+        if name in ("distill", "soup"):
+            out["combiners"][name]["params"] = params
+        # The student's learner trained on the labels alone; the soup's best ingredient.
+        other = (params.get("labels_alone", {}).get("trial") if name == "distill" else
+                 params.get("best_ingredient", {}).get("trial") if name == "soup" else None)
+        if other is not None:
+            key = "labels_alone" if name == "distill" else "best_ingredient"
+            out["combiners"][key] = describe(pick(model, int(other)), row, X_te, y_te,
+                                             classes, 0.0)
+    full = out["combiners"].get("caruana", {})
+    if prune and "latency" in full:
         limit = full["latency"] / 5
         out["infer_limit"] = limit
         for method in ("greedy", "drop_worst"):
@@ -128,6 +158,74 @@ def relative_loss(a: float, full: float, metric: str) -> float:
 
 def summarise(results: list[dict]) -> None:
     ok = [r for r in results if "error" not in r]
+    if all(n in r["combiners"] for r in ok for n in COMBINERS[:5]):
+        summarise_fusion(ok)
+    summarise_one_model(ok)
+
+
+def _cell(x: dict, key: str = "test") -> str:
+    return f"{x[key]:.4f}" if key in x else "error"
+
+
+def summarise_one_model(ok: list[dict]) -> None:
+    """The distilled student against its teacher (auto), the Caruana blend's latency and
+    the same learner trained on the labels; the soup against its best ingredient."""
+    print("\ndistill (student hist_gradient_boosting, teacher auto)")
+    print("| dataset | metric | teacher test | student test | loss vs teacher | labels alone "
+          "test | student beats it | caruana ms/1,000 | student ms/1,000 | speed-up | "
+          "student MB | synthetic rows |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    losses, beats, fast, n_distill = [], 0, 0, 0
+    for r in ok:
+        c, m = r["combiners"], r["metric"]
+        d, t, a, b = (c.get(k, {}) for k in ("distill", "auto", "labels_alone", "caruana"))
+        if "test" not in d:
+            print(f"| {r['dataset']} | {m} | {_cell(t)} | error: {d.get('error', '')[:80]} |"
+                  + " |" * 9)
+            continue
+        n_distill += 1
+        loss = relative_loss(d["test"], t["test"], m) if "test" in t else float("nan")
+        losses.append(loss)
+        won = "test" in a and at_least(d["test"], a["test"], m) and d["test"] != a["test"]
+        beats += won
+        speed = b["latency"] / d["latency"] if "latency" in b else float("nan")
+        fast += speed >= 10
+        print(f"| {r['dataset']} | {m} | {_cell(t)} | {d['test']:.4f} | {100 * loss:+.2f}% | "
+              f"{_cell(a)} | {'yes' if won else 'no'} | {1e6 * b.get('latency', np.nan):.1f} | "
+              f"{1e6 * d['latency']:.1f} | {speed:.1f}x | {d['bytes'] / 1e6:.2f} | "
+              f"{d['params'].get('augmented_rows', '-')} |")
+    if n_distill:
+        print(f"student >= 10x faster than caruana on {fast}/{n_distill}; median relative "
+              f"test loss vs teacher {100 * np.median(losses):.2f}%; beats the same learner "
+              f"on labels alone on {beats}/{n_distill}")
+    print("\nsoup (greedy)")
+    print("| dataset | metric | family | ingredients / candidates | best ingredient test | "
+          "soup test | soup >= best ingredient | ingredient ms/1,000 | soup ms/1,000 | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    ge, within, n_soup = 0, 0, 0
+    for r in ok:
+        c, m = r["combiners"], r["metric"]
+        s, i = c.get("soup", {}), c.get("best_ingredient", {})
+        if "test" not in s:
+            print(f"| {r['dataset']} | {m} | error: {s.get('error', '')[:100]} |" + " |" * 7)
+            continue
+        n_soup += 1
+        p = s["params"]
+        ok_ge = "test" in i and at_least(s["test"], i["test"], m)
+        ge += ok_ge
+        ratio = s["latency"] / i["latency"] if "latency" in i else float("nan")
+        within += ratio <= 1.2
+        print(f"| {r['dataset']} | {m} | {p['family']} | {len(p['ingredients'])} / "
+              f"{p['candidates']} | {_cell(i)} | {s['test']:.4f} | {'yes' if ok_ge else 'no'} "
+              f"| {1e6 * i.get('latency', np.nan):.1f} | {1e6 * s['latency']:.1f} | "
+              f"{ratio:.2f} |")
+    if n_soup:
+        print(f"soup >= its best ingredient on test on {ge}/{n_soup} datasets where it ran; "
+              f"predict time within 1.2x of the ingredient's on {within}/{n_soup}")
+
+
+def summarise_fusion(ok: list[dict]) -> None:
+    COMBINERS = ("best", "average", "caruana", "stacking", "auto")  # noqa: N806
     print("\n| dataset | metric | " + " | ".join(COMBINERS) +
           " | auto chose | nested s (auto) |")
     print("|---|---|" + "---|" * (len(COMBINERS) + 2))
@@ -211,6 +309,8 @@ def main() -> None:
                         "already there is fused again without a search")
     parser.add_argument("--plugins", help="comma-separated installed plugins to load "
                         "(default: none, built-in learners only)")
+    parser.add_argument("--combiners", help=f"comma-separated (default: {','.join(COMBINERS)})")
+    parser.add_argument("--no-prune", action="store_true", help="skip prune")
     args = parser.parse_args()
     if args.summary:
         with open(args.summary) as f:
@@ -220,13 +320,14 @@ def main() -> None:
     manifest = datasets(args.datasets)
     print(f"# autofuse {autofuse.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, time_limit={args.time_limit:g}", flush=True)
+    combiners = tuple(args.combiners.split(",")) if args.combiners else COMBINERS
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-combiners-") as scratch:
         workdir = args.workdir or scratch
         os.makedirs(workdir, exist_ok=True)
         for _, row in manifest.iterrows():
             try:
-                r = run_one(row, args.time_limit, workdir)
+                r = run_one(row, args.time_limit, workdir, combiners, not args.no_prune)
             except Exception as exc:  # one dataset must not hide the others
                 r = {"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"}
             results.append(r)

@@ -38,6 +38,9 @@ class Auto(Combiner):
                              f"{list(combiners)} or None, got {prefer!r}")
         self.combiners = dict(combiners)
         self.prefer = prefer
+        # The time the search leaves: what the most demanding candidate asks for.
+        self.time_share = max(float(getattr(c, "time_share", 0.0) or 0.0)
+                              for c in self.combiners.values())
 
     def assess_all(self, view: LibraryView) -> tuple[Assessment, list[Assessment]]:
         """Every candidate combiner assessed on ``view``; (the chosen one, all of them).

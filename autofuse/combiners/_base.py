@@ -27,6 +27,25 @@ class Combiner(abc.ABC):
         models are asked for) and return the fusion."""
 
 
+class CrossFitted(Combiner):
+    """A combiner that fits its own model on the table (a student, a soup) and makes its
+    honest out-of-fold predictions itself, fold by fold on the view's folds (the folds of
+    every trial), instead of being refitted by the host's nested cross-validation.
+
+    ``cross_fit(view)`` returns the fusion fitted on every row of the view and its
+    out-of-fold predictions of the view's rows, ``(n_rows, n_outputs)``: the prediction
+    of each row of ``outer_folds(view)``'s fold ``k`` from a fit that did not see those
+    rows' labels. The host scores those as the combiner's outer score.
+    """
+
+    @abc.abstractmethod
+    def cross_fit(self, view: LibraryView) -> tuple[Fusion, np.ndarray]:
+        """(the fusion fitted on every row, its out-of-fold predictions)."""
+
+    def fuse(self, view: LibraryView) -> Fusion:
+        return self.cross_fit(view)[0]
+
+
 class WeightsOnly(Combiner):
     """A combiner of the weights-only contract (``fit(predictions, target)`` setting
     ``weights_``, one per model), as a ``Combiner`` making a ``WeightedFusion``."""

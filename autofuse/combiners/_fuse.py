@@ -46,7 +46,8 @@ def library_view(library: ModelLibrary, target: np.ndarray,
                  folds: list[tuple[np.ndarray, np.ndarray]], metric: RunMetric, *,
                  frame: pd.DataFrame | Callable[[], pd.DataFrame] | None, data: Any,
                  random_state: int | None, n_threads: int, deadline: float | None,
-                 max_candidates: int = MAX_CANDIDATES) -> LibraryView:
+                 max_candidates: int = MAX_CANDIDATES, memory_limit: int | None = None,
+                 n_workers: int = 1) -> LibraryView:
     """The view of the ``max_candidates`` best finished trials, on the rows they all
     predicted out of fold (every row, but for a holdout split)."""
     entries = [e for e in library.entries.values() if e.has_models]
@@ -57,6 +58,7 @@ def library_view(library: ModelLibrary, target: np.ndarray,
     chosen = entries[:max_candidates]
     covered = ~np.isnan(chosen[0].oof[:, 0])
     rows = np.flatnonzero(covered)
+    n_workers = max(1, min(n_workers, n_threads))
     n_threads = max(1, min(n_threads, len(chosen) * len(rows) // CELLS_PER_THREAD))
     return LibraryView(
         predictions=np.stack([e.oof[rows] for e in chosen]),
@@ -68,7 +70,7 @@ def library_view(library: ModelLibrary, target: np.ndarray,
         model_bytes=np.array([e.models_bytes for e in chosen], dtype=float),
         metric=metric, random_state=random_state, n_threads=n_threads, deadline=deadline,
         rows=rows, n_folds_fitted=len(folds),
-        _source=_Source(frame, library.load_models, data))
+        _source=_Source(frame, library.load_models, data, folds, memory_limit, n_workers))
 
 
 def fuse_view(view: LibraryView, name: str, combiner: Combiner,

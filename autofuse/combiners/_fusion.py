@@ -45,6 +45,12 @@ class Fusion(abc.ABC):
         """What the leaderboard and the report show of it: JSON-able values."""
         return {}
 
+    def costs(self) -> dict[str, Any] | None:
+        """Measured costs of a fusion that predicts with models of its own (a student, a
+        soup): ``{"bytes": pickled size, "seconds_per_row": {batch size: seconds}}``; None
+        for one that predicts through members, whose costs are theirs."""
+        return None
+
 
 class WeightedFusion(Fusion):
     """The weighted sum of members' predictions: ``sum_t weights[t] * outputs[t]``.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autofuse.combiners._base import Combiner
+from autofuse.combiners._base import Combiner, CrossFitted
 from autofuse.combiners._fusion import Fusion
 from autofuse.combiners._view import LibraryView
 
@@ -36,6 +36,11 @@ class Assessment:
     error: str = ""  # why it failed, when it did
     exception: BaseException | None = field(default=None, repr=False)
     reason: str = ""  # why it was chosen or not (auto)
+    # The outer (held-out) predictions of the view's rows, and the fusions of the outer
+    # folds that made them (fold k's fitted without fold k's rows; None for a
+    # cross-fitted combiner): what a student needs of its teacher.
+    held_out: np.ndarray | None = field(default=None, repr=False)
+    fold_fusions: list[Fusion] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -80,13 +85,29 @@ def predict_view(fusion: Fusion, view: LibraryView, who: str = "the combiner") -
 
 
 def outer_predictions(combiner: Combiner, view: LibraryView, who: str = "the combiner",
-                      folds: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+                      folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                      fusions: list[Fusion] | None = None) -> np.ndarray:
     """Nested cross-validation: each outer fold's rows (``folds``, default
-    ``outer_folds(view)``) predicted by the combiner fitted on the other folds' rows."""
+    ``outer_folds(view)``) predicted by the combiner fitted on the other folds' rows (those
+    fusions appended to ``fusions`` when given)."""
     out = np.full((view.n_rows, view.n_outputs), np.nan)
     for train, valid in outer_folds(view) if folds is None else folds:
         inner = combiner.fuse(view.subset(train))
         out[valid] = predict_view(inner, view.subset(valid), who)
+        if fusions is not None:
+            fusions.append(inner)
+    return out
+
+
+def check_held_out(out: np.ndarray, view: LibraryView, who: str) -> np.ndarray:
+    """A cross-fitted combiner's out-of-fold predictions, checked as ``predict_view``
+    checks a fusion's."""
+    out = np.asarray(out, dtype=np.float64)
+    if out.ndim == 1:
+        out = out[:, None]
+    if out.shape != (view.n_rows, view.n_outputs) or not np.all(np.isfinite(out)):
+        raise ValueError(f"{who}'s out-of-fold predictions must be finite, of shape "
+                         f"({view.n_rows}, {view.n_outputs}); got {out.shape}")
     return out
 
 
@@ -99,13 +120,23 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
     start = time.perf_counter()
     who = f"combiner {name!r}"
     try:
-        if nested:
-            folds = outer_folds(view)
-            held_out = outer_predictions(combiner, view, who, folds)
+        folds = outer_folds(view)
+        if isinstance(combiner, CrossFitted):
+            fusion, held_out = combiner.cross_fit(view)
+            result.held_out = check_held_out(held_out, view, who)
+        elif nested:
+            result.fold_fusions = []
+            result.held_out = outer_predictions(combiner, view, who, folds,
+                                                result.fold_fusions)
+            fusion = combiner.fuse(view)
+        else:
+            fusion = combiner.fuse(view)
+        if result.held_out is not None:
+            held_out = result.held_out
             result.outer = view.metric.score(held_out, view.target)
             result.outer_by_fold = np.array([
                 view.metric.score(held_out[valid], view.target[valid]) for _, valid in folds])
-        result.fusion = combiner.fuse(view)
+        result.fusion = fusion
         result.in_sample = view.metric.score(predict_view(result.fusion, view, who),
                                              view.target)
     except Exception as exc:  # noqa: BLE001 - reported, the run goes on

@@ -33,11 +33,16 @@ class _Source:
     measured latencies are cached here, since they do not depend on the rows)."""
 
     def __init__(self, frame: Callable[[], pd.DataFrame] | pd.DataFrame | None = None,
-                 models: Callable[[int], list[Any]] | None = None, data: Any = None) -> None:
+                 models: Callable[[int], list[Any]] | None = None, data: Any = None,
+                 folds: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                 memory_limit: int | None = None, n_workers: int = 1) -> None:
         self._frame = frame
         self._models = models
         self.data = data
         self.latencies: dict[int, dict[int, float]] = {}
+        self.folds = folds  # the library's folds, as rows of the training table
+        self.memory_limit = memory_limit  # bytes per fit run in a worker
+        self.n_workers = max(1, int(n_workers))
 
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
@@ -166,6 +171,36 @@ class LibraryView:
         ``k``'s model was fitted without the rows of fold ``k``."""
         return self._source.models(trial)
 
+    def model_folds(self) -> np.ndarray:
+        """For each of the view's rows, the library fold that held it out: fold model ``k``
+        of a candidate (``models(trial)[k]``) was fitted without the rows of fold ``k``, so
+        it predicts them (and rows made from them) out of fold."""
+        folds = self._source.folds
+        if folds is None:
+            raise RuntimeError("this library view does not know its library's folds")
+        n = max(int(np.max(v)) for _, v in folds) + 1 if folds else 0
+        fold_of = np.full(max(n, int(self.rows.max()) + 1), -1, dtype=np.int64)
+        for k, (_, valid) in enumerate(folds):
+            fold_of[valid] = k
+        return fold_of[self.rows]
+
+    def fit(self, jobs: list[dict[str, Any]]) -> list[Any]:
+        """Fit models in the run's killable worker processes, in parallel, each under the
+        run's memory limit per trial and all by the view's deadline. Each job is a dict
+        with ``spec`` (a ``LearnerSpec``), ``params``, ``X`` (a frame like the view's
+        table), ``y`` and optionally ``sample_weight``; the models come back fitted, in
+        the jobs' order. A failure raises ``autofuse._workers.FitFailed`` with its
+        reason."""
+        from autofuse._core._greedy import default_threads
+        from autofuse._workers import run_fits
+
+        source = self._source
+        threads = max(1, default_threads() // source.n_workers)
+        full = [{"data": source.data, "seed": self.random_state, "threads": threads, **job}
+                for job in jobs]
+        return run_fits(full, deadline=self.deadline, n_workers=source.n_workers,
+                        memory_limit=source.memory_limit)
+
     @property
     def has_models(self) -> bool:
         return self._source._models is not None and self._source._frame is not None
@@ -239,7 +274,8 @@ class LibraryView:
                     random_state: int | None = None, n_threads: int = 1,
                     deadline: float | None = None, frame: Any = None,
                     models: Callable[[int], list[Any]] | None = None,
-                    data: Any = None) -> LibraryView:
+                    data: Any = None, memory_limit: int | None = None,
+                    n_workers: int = 1) -> LibraryView:
         """A view of plain arrays (tests, plugin authors): ``predictions`` of shape
         ``(n_models, n_rows, n_outputs)``; ``folds`` default to ``n_folds`` seeded
         (stratified for classification) folds of the rows."""
@@ -266,4 +302,5 @@ class LibraryView:
                    tuple({} for _ in range(m)) if params is None else tuple(params),
                    col(fit_seconds, 0.0), col(predict_seconds, 0.0), col(model_bytes, 0.0),
                    metric, random_state, n_threads, deadline,
-                   _source=_Source(frame, models, data))
+                   _source=_Source(frame, models, data, list(folds), memory_limit,
+                                   n_workers))

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.svm import SVC, SVR
 
+from autofuse.learners._soup_mlp import SOUP_MLP_PORTFOLIO, _soup_mlp_build, _soup_mlp_space
 from autofuse.learners._spec import TASKS, LearnerSpec
 
 if TYPE_CHECKING:
@@ -310,4 +311,6 @@ BUILTIN_LEARNERS: tuple[LearnerSpec, ...] = (
     LearnerSpec("svm", TASKS, _svm_space, _svm_build, portfolio=({},), cost=3.0,
                 max_rows=10_000),
     LearnerSpec("naive_bayes", CLASSIFICATION, _nb_space, _nb_build, portfolio=({},), cost=0.05),
+    LearnerSpec("mlp_soup", TASKS, _soup_mlp_space, _soup_mlp_build, portfolio=SOUP_MLP_PORTFOLIO,
+                cost=2.0),
 )

@@ -1,0 +1,333 @@
+"""``distill``: one fast student model that learns what a fused teacher predicts.
+
+The teacher is any combiner of the members' predictions (``auto`` by default: the fusion a
+run would choose). The student is a registered learner (``hist_gradient_boosting`` by
+default) with the parameters of the search's best trial of that learner. It learns soft
+targets (Fakoor et al. 2020, "Fast, Accurate, and Simple Models for Tabular Data via
+Augmented Distillation"):
+
+* **Real rows** are labelled by the teacher blending the members' *out-of-fold*
+  predictions, never by members predicting rows they were fitted on (which would teach
+  the student the members' overfitting).
+* **Synthetic rows** (``augment`` per training row, at most ``max_augmented``): a copy of a
+  random training row with each column, with probability ``RESAMPLE`` (at least one per
+  row), replaced by the value of another random row, plus Gaussian noise of ``NOISE``
+  times the column's standard deviation on numeric columns (AutoGluon draws 5 per row, at
+  most 100,000; fewer here because every synthetic row is predicted by every teacher
+  member and multiplies the student's fit, within the run's budget). A synthetic row is
+  labelled the way its original row was: by each member's fold model that was fitted
+  without that row.
+* **Classification**: the student fits the teacher's probabilities by weighted rows: each
+  row appears once per class the teacher gives at least ``SOFT_MIN`` (renormalised), with
+  that probability as its weight, so a classifier minimising log loss minimises the cross
+  entropy to the teacher's distribution, and its ``predict_proba`` is the student's
+  probability. The student's final estimator must take ``sample_weight``.
+
+Scores are honest the way every trial's are: for each fold ``k`` of the view, a student
+fitted on the other folds' rows predicts fold ``k``, and the final student is fitted on
+every row. A fold student cannot learn the members' out-of-fold predictions of its rows:
+those came from fold models that saw fold ``k``'s labels, and a student that sees the
+table learns them back (on a 1,500-row table its outer score rose above the teacher's
+while its test score fell below it). So every target of fold ``k``'s student comes from
+the members' fold models fitted without fold ``k``, blended by the teacher fitted without
+it: in sample for the student's own rows, which makes the fold students learn noisier
+targets than the final student does, and the outer score conservative. The fits run in
+the run's killable workers, under its memory limit and deadline; the number of synthetic
+rows is lowered to what the time left allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autofuse.combiners._base import Combiner, CrossFitted
+from autofuse.combiners._nested import Assessment, assess, outer_folds, predict_view
+from autofuse.combiners._own_model import OwnModelFusion
+from autofuse.combiners._view import LibraryView
+
+#: Synthetic rows per training row, and at most this many in all.
+AUGMENT = 1.0
+MAX_AUGMENTED = 50_000
+#: Chance that a column of a synthetic row is resampled from another row (at least one
+#: column per row is).
+RESAMPLE = 0.1
+#: Gaussian noise on a resampled numeric value, times the column's standard deviation.
+NOISE = 0.1
+#: A class the teacher gives less than this probability is left out of the row's soft label.
+SOFT_MIN = 1e-3
+#: Share of a run's time budget kept from the search for distillation.
+TIME_SHARE = 0.3
+#: Shares of the time left: labelling the synthetic rows, then fitting the students.
+LABEL_SHARE = 0.25
+FIT_SHARE = 0.6
+
+
+class Distill(CrossFitted):
+    """Distil ``teacher`` (a ``Combiner``, named ``teacher_name``) into one ``student``
+    (a ``LearnerSpec``).
+
+    Parameters
+    ----------
+    params : the student's parameters; None: those of the search's best trial of the
+        student's learner (its defaults when the library has none).
+    augment : synthetic rows per training row (0: none).
+    max_augmented : most synthetic rows.
+    """
+
+    #: Share of a run's time budget the search leaves for fusion (the teacher, labelling
+    #: the synthetic rows, the students' fits).
+    time_share = TIME_SHARE
+
+    def __init__(self, teacher: Combiner, teacher_name: str, student: Any,
+                 params: dict[str, Any] | None = None, augment: float = AUGMENT,
+                 max_augmented: int = MAX_AUGMENTED) -> None:
+        if isinstance(teacher, CrossFitted):
+            raise ValueError(f"distill: the teacher must combine the members' predictions; "
+                             f"{teacher_name!r} fits models of its own")
+        if isinstance(augment, bool) or not isinstance(augment, (int, float)) \
+                or not 0 <= augment <= 100:
+            raise ValueError(f"distill: augment must be a number of synthetic rows per "
+                             f"training row, from 0 to 100; got {augment!r}")
+        if isinstance(max_augmented, bool) or not isinstance(max_augmented, (int, np.integer)) \
+                or max_augmented < 0:
+            raise ValueError(f"distill: max_augmented must be an integer >= 0, got "
+                             f"{max_augmented!r}")
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"distill: params must be a dict of the student's parameters, "
+                             f"got {params!r}")
+        self.teacher = teacher
+        self.teacher_name = teacher_name
+        self.student = student
+        self.params = params
+        self.augment = float(augment)
+        self.max_augmented = int(max_augmented)
+
+    # ------------------------------------------------------------- the teacher
+    def _teach(self, view: LibraryView) -> Assessment:
+        from autofuse.combiners._auto import Auto
+
+        if isinstance(self.teacher, Auto):
+            chosen, _ = self.teacher.assess_all(view)
+        else:
+            chosen = assess(self.teacher_name, self.teacher, view)
+            if not chosen.ok:
+                raise RuntimeError(f"the teacher {self.teacher_name!r} failed: {chosen.error}")
+        if chosen.fold_fusions is None:
+            raise ValueError(f"distill: the teacher {chosen.name!r} fits models of its own")
+        return chosen
+
+    def _student_params(self, view: LibraryView) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the student's parameters, what the leaderboard says of them and of the same
+        learner trained on the labels alone)."""
+        name = self.student.name
+        best = next((int(i) for i in view.order() if view.learners[i] == name), None)
+        about: dict[str, Any] = {}
+        if best is not None:
+            about["labels_alone"] = {"trial": int(view.trials[best]),
+                                     "score": float(view.scores[best])}
+        if self.params is not None:
+            return dict(self.params), {**about, "params_from": "given"}
+        if best is not None:
+            return dict(view.params[best]), {**about,
+                                             "params_from": f"trial {view.trials[best]}"}
+        portfolio = self.student.portfolio
+        return (dict(portfolio[0]) if portfolio else {}), {
+            **about, "params_from": "defaults (the library has no trial of it)"}
+
+    # ------------------------------------------------------------- fitting
+    def cross_fit(self, view: LibraryView) -> tuple[OwnModelFusion, np.ndarray]:
+        from autofuse._workers import fit_arguments
+
+        data = view._source.data
+        if data is None or not view.has_models:
+            raise RuntimeError("distill needs the training table and the members' fold "
+                               "models (a library view of a run)")
+        if not self.student.supports(data):
+            raise ValueError(f"distill: student {self.student.name!r} does not handle this "
+                             f"{data.task} table")
+        params, about = self._student_params(view)
+        probe = self.student.estimator(params, data, view.random_state)
+        if view.task != "regression":
+            try:
+                fit_arguments(probe, np.ones(1))
+            except ValueError as exc:
+                raise ValueError(
+                    f"distill: student {self.student.name!r} cannot learn the teacher's "
+                    f"probabilities ({exc}): a classification student learns them as "
+                    "weighted rows; choose a learner whose estimator takes sample_weight "
+                    "(hist_gradient_boosting, linear, mlp, random_forest, extra_trees, "
+                    "lightgbm...)") from None
+
+        teacher = self._teach(view)
+        folds = outer_folds(view)
+        members = sorted({t for f in [*teacher.fold_fusions, teacher.fusion] for t in f.uses})
+        table = view.frame().reset_index(drop=True)
+        fold_of = view.model_folds()
+        n_aug = self._n_augmented(view, members, teacher)
+        rng = np.random.default_rng(view.random_state or 0)
+        origins = rng.integers(0, view.n_rows, size=n_aug)
+        synthetic = augment(table, origins, rng)
+
+        jobs = []
+        # Fold students, for the honest score: every target from the members' fold models
+        # that never saw the held-out fold, blended by the teacher fitted without it.
+        for (train, valid), fusion in zip(folds, teacher.fold_fusions):
+            blind = np.unique(fold_of[valid])
+            if len(blind) != 1 or blind[0] < 0:
+                raise RuntimeError("distill: no fold model of the members was fitted without "
+                                   "the rows of an outer fold (a view of part of a fold)")
+            pick = np.flatnonzero(np.isin(origins, train))
+            X = pd.concat([table.iloc[train], synthetic.iloc[pick]], ignore_index=True)
+            outputs = member_outputs(view, members, X, np.full(len(X), blind[0]))
+            jobs.append(_soft_job(self.student, params, X, _blend(fusion, outputs, X),
+                                  view.task))
+        # The student: the members' out-of-fold predictions of the real rows, and of each
+        # synthetic row by the fold models fitted without its original row.
+        real = predict_view(teacher.fusion, view, "the teacher")
+        outputs = member_outputs(view, members, synthetic, fold_of[origins])
+        X = pd.concat([table, synthetic], ignore_index=True)
+        soft = np.vstack([real, _blend(teacher.fusion, outputs, synthetic)])
+        jobs.append(_soft_job(self.student, params, X, soft, view.task))
+        models = view.fit(jobs)
+
+        from autofuse._cv import _predict
+
+        held_out = np.full((view.n_rows, view.n_outputs), np.nan)
+        for (_, valid), model in zip(folds, models[:-1]):
+            held_out[valid] = _predict(model, table.iloc[valid], data, "the student")
+        details = {"student": self.student.name, "params": params, **about,
+                   "teacher": {"combiner": teacher.name, "outer_score": float(teacher.outer),
+                               "members": len(teacher.fusion.uses)},
+                   "augmented_rows": int(n_aug), "fitted_rows": int(len(jobs[-1]["y"]))}
+        fusion = OwnModelFusion([models[-1]], data, details, "the student")
+        fusion.measure(view)
+        return fusion, held_out
+
+    def _n_augmented(self, view: LibraryView, members: list[int], teacher: Assessment
+                     ) -> int:
+        """Synthetic rows: ``augment`` per row, at most ``max_augmented``, and what the time
+        left allows for labelling them and fitting the students (estimated from the
+        search's timings). Too little time even for none is a RuntimeError."""
+        n = min(int(self.augment * view.n_rows), self.max_augmented)
+        left = view.time_left()
+        if not np.isfinite(left):
+            return n
+        rows = max(1, view.library_rows)
+        n_folds = len(outer_folds(view))
+        # Labelling: each fold student's rows (real and synthetic) and the student's
+        # synthetic rows, each through one fold model of every member.
+        per_row = sum(float(view.predict_seconds[view.index(t)]) for t in members) / rows
+        if per_row > 0:
+            real = (n_folds - 1) * view.n_rows
+            n = min(n, int((LABEL_SHARE * left / per_row - real) / n_folds))
+        # Fitting: a fold of the student's learner in the search took fit_seconds / folds
+        # on (1 - 1/folds) of the rows; a student fits (rows + synthetic) x classes kept.
+        same = [i for i in range(view.n_candidates) if view.learners[i] == self.student.name]
+        if same:
+            k = max(2, view.n_folds_fitted)
+            per_fit_row = float(np.median(view.fit_seconds[same])) / k / ((1 - 1 / k) * rows)
+            spread = _classes_kept(teacher.held_out) if view.task != "regression" else 1.0
+            rounds = -(-(n_folds + 1) // view._source.n_workers)
+            budget = FIT_SHARE * (1 - LABEL_SHARE) * left / rounds
+            most = budget / (per_fit_row * spread) - view.n_rows
+            if most < 0:
+                raise RuntimeError(
+                    f"not enough time to distill: {left:.1f} s left, and fitting the "
+                    f"{n_folds + 1} students on {view.n_rows} rows is expected to take "
+                    f"{rounds * per_fit_row * spread * view.n_rows:.1f} s")
+            n = min(n, int(most))
+        return max(0, n)
+
+
+def _classes_kept(proba: np.ndarray | None) -> float:
+    """Rows a soft label becomes, on average (classes at ``SOFT_MIN`` or more)."""
+    if proba is None:
+        return 2.0
+    return float(np.mean((proba >= SOFT_MIN).sum(axis=1)))
+
+
+def _blend(fusion: Any, outputs: dict[int, np.ndarray], X: pd.DataFrame) -> np.ndarray:
+    if len(X) == 0:
+        width = next(iter(outputs.values())).shape[1] if outputs else 1
+        return np.empty((0, width))
+    out = np.asarray(fusion.predict(outputs, X if fusion.needs_table else None), dtype=float)
+    return out[:, None] if out.ndim == 1 else out
+
+
+def _soft_job(student: Any, params: dict[str, Any], X: pd.DataFrame, soft: np.ndarray,
+              task: str) -> dict[str, Any]:
+    """The student's fit on rows ``X`` labelled ``soft``: values for a regression; for a
+    classification one weighted row per class kept (``SOFT_MIN``)."""
+    if task == "regression":
+        return {"spec": student, "params": params, "X": X, "y": soft[:, 0]}
+    P = np.where(soft >= SOFT_MIN, soft, 0.0)
+    empty = P.sum(axis=1) == 0
+    P[empty, np.argmax(soft[empty], axis=1)] = 1.0
+    P /= P.sum(axis=1, keepdims=True)
+    rows, classes = np.nonzero(P)
+    return {"spec": student, "params": params, "X": X.iloc[rows].reset_index(drop=True),
+            "y": classes, "sample_weight": P[rows, classes]}
+
+
+def augment(table: pd.DataFrame, origins: np.ndarray, rng: np.random.Generator
+            ) -> pd.DataFrame:
+    """Synthetic rows, one per entry of ``origins`` (row positions of ``table``): each a
+    copy of its original row with every column resampled from another random row with
+    probability ``RESAMPLE`` (at least one column per row), numeric resampled values moved
+    by Gaussian noise of ``NOISE`` times the column's standard deviation."""
+    n, width = len(origins), table.shape[1]
+    out = table.iloc[origins].reset_index(drop=True)
+    if n == 0 or width == 0:
+        return out
+    change = rng.random((n, width)) < RESAMPLE
+    change[np.arange(n), rng.integers(0, width, size=n)] = True
+    for j, name in enumerate(table.columns):
+        mask = change[:, j]
+        if not mask.any():
+            continue
+        donors = table[name].iloc[rng.integers(0, len(table), size=int(mask.sum()))]
+        column = out[name].copy()
+        values = donors.to_numpy()
+        if pd.api.types.is_float_dtype(column.dtype):
+            std = float(np.nanstd(table[name].to_numpy(dtype=float)))
+            values = values + rng.normal(0.0, NOISE * std, size=len(values))
+        column.iloc[np.flatnonzero(mask)] = values
+        out[name] = column
+    return out
+
+
+def member_outputs(view: LibraryView, members: list[int], X: pd.DataFrame,
+                   model_of: np.ndarray) -> dict[int, np.ndarray]:
+    """Each member's predictions of the rows ``X``, row ``i`` by the member's fold model
+    ``model_of[i]``, on one thread (OpenMP's barriers in scikit-learn's tree predictors
+    cost a scheduler quantum per tree when another process holds a core: 50 times slower).
+    Past the view's deadline it stops with a RuntimeError."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _member_outputs(view, members, X, model_of)
+
+
+def _member_outputs(view: LibraryView, members: list[int], X: pd.DataFrame,
+                    model_of: np.ndarray) -> dict[int, np.ndarray]:
+    from autofuse._cv import _predict
+
+    data = view._source.data
+    out = {}
+    for t in members:
+        if view.time_left() <= 0:
+            raise RuntimeError("stopped at the time limit while the teacher labelled the "
+                               "students' rows")
+        models = view.models(t)
+        pred = np.zeros((len(X), view.n_outputs))
+        for k in np.unique(model_of):
+            if k < 0 or k >= len(models):
+                raise RuntimeError(f"distill needs member {t}'s fold models (it has "
+                                   f"{len(models)})")
+            rows = np.flatnonzero(model_of == k)
+            pred[rows] = _predict(models[k], X.iloc[rows], data, f"member #{t}")
+        out[t] = pred
+    return out
