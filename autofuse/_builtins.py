@@ -81,11 +81,12 @@ def _auto(metric: Any, random_state: Any, n_threads: Any, candidates: Any = None
 def _distill(metric: Any, random_state: Any, n_threads: Any, teacher: str = "auto",
              teacher_options: dict[str, Any] | None = None,
              student: str = "hist_gradient_boosting", params: dict[str, Any] | None = None,
-             augment: float | None = None, max_augmented: int | None = None) -> Combiner:
+             augment: float | None = None, max_augmented: int | None = None,
+             label_weight: float | None = None) -> Combiner:
     """``distill``: the ``teacher`` combiner (built with ``teacher_options``) distilled into
     the registered learner ``student``."""
     from autofuse import plugins
-    from autofuse.combiners._distill import AUGMENT, MAX_AUGMENTED, Distill
+    from autofuse.combiners._distill import AUGMENT, LABEL_WEIGHT, MAX_AUGMENTED, Distill
 
     known = plugins.combiners()
     if not isinstance(teacher, str) or teacher not in known or teacher in ("distill", "soup"):
@@ -101,7 +102,8 @@ def _distill(metric: Any, random_state: Any, n_threads: Any, teacher: str = "aut
     built = known[teacher].make(metric, random_state, n_threads, teacher_options)
     return Distill(built, teacher, learners[student], params,
                    AUGMENT if augment is None else augment,
-                   MAX_AUGMENTED if max_augmented is None else max_augmented)
+                   MAX_AUGMENTED if max_augmented is None else max_augmented,
+                   LABEL_WEIGHT if label_weight is None else label_weight)
 
 
 def _soup(metric: Any, random_state: Any, n_threads: Any, method: str = "greedy",

@@ -710,3 +710,32 @@ def _lock_free(folder):
         except OSError:
             return False
         return True
+
+
+def test_fuse_distills_and_makes_soups_from_the_command_line(run, tmp_path):
+    import shutil
+
+    folder, data, _ = run
+    copy = tmp_path / "again"
+    shutil.copytree(folder, copy)
+    done = autofuse("fuse", copy, "--combiner", "distill", "--combiner-option",
+                    "student=hist_gradient_boosting", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    blend = pd.read_csv(copy / "leaderboard.csv").iloc[0]
+    params = json.loads(blend["params"])
+    assert blend["learner"] == "distill" and blend["members"] == 0
+    assert params["student"] == "hist_gradient_boosting" and "teacher" in params
+    pred = autofuse("predict", copy, data, cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    assert len(pd.read_csv(pd.io.common.StringIO(pred.stdout))) == 300
+    # The report puts the student on the score-against-latency plot.
+    report = autofuse("report", copy, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    page = (copy / "report.html").read_text()
+    latency = page[page.index('id="latency"'):]
+    assert "the combiners (distill)" in latency and "blend (distill)" in latency
+
+    done = autofuse("fuse", copy, "--combiner", "soup", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # the run's linear trials make a soup
+    blend = pd.read_csv(copy / "leaderboard.csv").iloc[0]
+    assert blend["learner"] == "soup" and json.loads(blend["params"])["family"] == "linear"

@@ -181,23 +181,29 @@ class _TargetPlugin:
 
 
 @pytest.mark.parametrize("augment", [0, 1.0])
-def test_the_student_learns_out_of_fold_targets_never_in_sample_ones(augment, tmp_path):
+@pytest.mark.parametrize("label_weight", [0.0, 0.5])
+def test_the_student_learns_out_of_fold_targets_never_in_sample_ones(augment, label_weight,
+                                                                     tmp_path):
     # The member is a 1-nearest-neighbour model: in sample it predicts every training row's
     # own label, out of fold its neighbour's. The student is a fully grown tree, which
     # reproduces the targets it was fitted on: its predictions of the training rows are
-    # those targets.
+    # those targets, label_weight x the label + the rest x the teacher's out-of-fold
+    # prediction (in-sample targets would be the labels alone).
     name = plugins.register(_TargetPlugin(), name="targets")
     try:
         X, y = example_data("binary")
         model = autofuse.fit(X, y, n_trials=1, time_limit=None, cv=3, learners=["one_nn"],
                              storage=f"sqlite:///{tmp_path / 'run.db'}", random_state=0,
                              n_jobs=1, verbose=0)
-        oof_accuracy = np.mean(np.argmax(_oof(model), axis=1) == _codes(model, y))
+        codes = _codes(model, y)
+        oof_accuracy = np.mean(np.argmax(_oof(model), axis=1) == codes)
         assert 0.6 < oof_accuracy < 0.99
-        fused = model.fuse("distill", teacher="best", student="memorizer", augment=augment)
-        seen = fused.predict_proba(X)
-        np.testing.assert_allclose(seen, _oof(model), atol=1e-9)  # the out-of-fold targets
-        assert np.mean(fused.predict(X) == y) == pytest.approx(oof_accuracy)  # not 1.0
+        fused = model.fuse("distill", teacher="best", student="memorizer", augment=augment,
+                           label_weight=label_weight)
+        expected = label_weight * np.eye(2)[codes] + (1 - label_weight) * _oof(model)
+        np.testing.assert_allclose(fused.predict_proba(X), expected, atol=1e-9)
+        if label_weight == 0:
+            assert np.mean(fused.predict(X) == y) == pytest.approx(oof_accuracy)  # not 1.0
     finally:
         plugins.unregister(name)
 
@@ -233,7 +239,8 @@ def test_bad_distill_options_are_refused_before_the_search():
     X, y = example_data("binary")
     for options, message in (({"student": "nope"}, "unknown student"),
                              ({"teacher": "soup"}, "teacher must name"),
-                             ({"augment": -1}, "augment")):
+                             ({"augment": -1}, "augment"),
+                             ({"label_weight": 2}, "label_weight")):
         with pytest.raises(ValueError, match=message):
             autofuse.fit(X, y, n_trials=1, combiner="distill", combiner_options=options,
                          verbose=0)
