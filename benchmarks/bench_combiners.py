@@ -9,6 +9,13 @@ and auto, from the same library. Each fused model is scored on the test rows wit
 scikit-learn's metric functions (not autofuse's own code), and its latency is measured by
 predicting a batch of 10,000 test rows (drawn with replacement; median of 3).
 
+``distill`` (teacher ``auto``, student hist_gradient_boosting, ``time_limit`` 40% of
+the run's, as ``fit(combiner="distill")`` leaves it) is compared with its teacher, with the
+Caruana blend's latency and with the same learner trained on the labels alone: one model
+with the student's parameters fitted on every training row (and, for reference, the
+library's trial of it: its 5 fold models averaged). ``soup`` (greedy) is compared with its
+best ingredient (that trial alone, as a member: its fold models averaged).
+
 Then ``prune`` with ``infer_limit`` a fifth of the full (caruana) blend's measured latency
 per row at batch 10,000, greedy and ``method="drop_worst"`` (AutoGluon's rule: drop the
 lowest-scoring member until the limit is met); its measured latency is checked against
@@ -18,6 +25,7 @@ the limit + 10%, and its test score against the full blend's.
     python benchmarks/bench_combiners.py --datasets mpg,car --time-limit 20
     python benchmarks/bench_combiners.py --out combiners.json
     python benchmarks/bench_combiners.py --summary combiners.json   # tables from a file
+    python benchmarks/bench_combiners.py --combiners caruana,auto,distill,soup --no-prune
     python benchmarks/bench_combiners.py --workdir runs/   # keep the runs' studies and libraries;
                        # run again with the same --workdir to fuse them again without a search
 """
@@ -43,7 +51,7 @@ from autofuse.combiners import Combiner, CombinerSpec, WeightedFusion  # noqa: E
 
 COMBINERS = ("best", "average", "caruana", "stacking", "auto", "distill", "soup")
 #: Share of the run's time limit given to distill (as ``fit(combiner="distill")`` keeps).
-DISTILL_SHARE = 0.3
+DISTILL_SHARE = 0.4
 #: Rows per latency batch, and the number of timed batches (the median is kept).
 BATCH, REPEATS = 10_000, 3
 

@@ -244,3 +244,26 @@ def test_bad_distill_options_are_refused_before_the_search():
         with pytest.raises(ValueError, match=message):
             autofuse.fit(X, y, n_trials=1, combiner="distill", combiner_options=options,
                          verbose=0)
+
+
+def test_students_are_fitted_in_killable_workers_within_the_deadline(tmp_path):
+    from autofuse._workers import FitFailed
+
+    from _faults import FaultPlugin
+
+    name = plugins.register(FaultPlugin(), name="faults")
+    try:
+        X, y = example_data("regression")
+        model = autofuse.fit(X, y, task="regression", n_trials=4, time_limit=None, cv=3,
+                             learners=["linear", "knn"], random_state=0, n_jobs=1, verbose=0,
+                             storage=f"sqlite:///{tmp_path / 'run.db'}")
+        with pytest.raises(FitFailed, match="the worker process died"):
+            model.fuse("distill", student="dies")
+        start = time.perf_counter()
+        with pytest.raises(FitFailed, match="stopped at the time limit"):
+            model.fuse("distill", student="hangs", time_limit=5)
+        assert time.perf_counter() - start < 5 * 1.05 + 0.5
+        # The workers are replaced: the next distillation runs.
+        assert model.fuse("distill", augment=0).combiner_ == "distill"
+    finally:
+        plugins.unregister(name)

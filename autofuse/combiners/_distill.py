@@ -68,7 +68,7 @@ LABEL_WEIGHT = 0.5
 #: A class the teacher gives less than this probability is left out of the row's soft label.
 SOFT_MIN = 1e-3
 #: Share of a run's time budget kept from the search for distillation.
-TIME_SHARE = 0.3
+TIME_SHARE = 0.4
 #: Shares of the time left: labelling the synthetic rows, then fitting the students.
 LABEL_SHARE = 0.25
 FIT_SHARE = 0.6
@@ -261,10 +261,14 @@ class Distill(CrossFitted):
             n = min(n, int((LABEL_SHARE * left / per_row - real) / n_folds))
         # Fitting: a fold of the student's learner in the search took fit_seconds / folds
         # on (1 - 1/folds) of the rows; a student fits (rows + synthetic) x classes kept.
-        same = [i for i in range(view.n_candidates) if view.learners[i] == self.student.name]
+        same = [int(i) for i in view.order() if view.learners[i] == self.student.name]
         if same:
+            # The trial whose parameters the student takes (the first: the best), or the
+            # median of the learner's.
+            took = (view.fit_seconds[same[0]] if self.params is None else
+                    np.median(view.fit_seconds[same]))
             k = max(2, view.n_folds_fitted)
-            per_fit_row = float(np.median(view.fit_seconds[same])) / k / ((1 - 1 / k) * rows)
+            per_fit_row = float(took) / k / ((1 - 1 / k) * rows)
             spread = _classes_kept(teacher.held_out) if view.task != "regression" else 1.0
             rounds = -(-(n_folds + 1) // view._source.n_workers)
             budget = FIT_SHARE * (1 - LABEL_SHARE) * left / rounds
