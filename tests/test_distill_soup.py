@@ -222,15 +222,16 @@ def _codes(model, y):
 
 # ----------------------------------------------------------------- from fit, in the budget
 
-def test_distill_from_fit_keeps_the_budget():
+@pytest.mark.parametrize("combiner", ["distill", "soup"])
+def test_from_fit_within_the_budget(combiner):
     X, y = example_data("binary")
     start = time.perf_counter()
-    model = autofuse.fit(X, y, time_limit=20, combiner="distill", cv=3,
+    model = autofuse.fit(X, y, time_limit=20, combiner=combiner, cv=3,
                          learners=["linear", "hist_gradient_boosting", "knn"], random_state=0,
                          verbose=0)
     wall = time.perf_counter() - start
     assert wall <= 1.05 * 20, wall
-    assert model.combiner_ == "distill", model.leaderboard().iloc[0]["reason"]
+    assert model.combiner_ == combiner, model.leaderboard().iloc[0]["reason"]
     assert model.fusion_.uses == ()
     _check_predictions(model, "binary", X)
 

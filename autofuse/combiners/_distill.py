@@ -184,7 +184,9 @@ class Distill(CrossFitted):
         folds = outer_folds(view)
         table = view.frame().reset_index(drop=True)
         fold_of = view.model_folds()
-        n_aug = self._n_augmented(view, list(teacher.fusion.uses), teacher)
+        n_aug, scale = self._n_augmented(view, list(teacher.fusion.uses), teacher)
+        if scale < 1:
+            params, about = _fewer_rounds(params, about, scale, left=view.time_left())
         rng = np.random.default_rng(view.random_state or 0)
         origins = rng.integers(0, view.n_rows, size=n_aug)
         synthetic = augment(table, origins, rng)
@@ -243,14 +245,15 @@ class Distill(CrossFitted):
         return fusion, held_out
 
     def _n_augmented(self, view: LibraryView, members: list[int], teacher: Assessment
-                     ) -> int:
-        """Synthetic rows: ``augment`` per row, at most ``max_augmented``, and what the time
-        left allows for labelling them and fitting the students (estimated from the
-        search's timings). Too little time even for none is a RuntimeError."""
+                     ) -> tuple[int, float]:
+        """(synthetic rows, share of its boosting rounds the student can afford): ``augment``
+        per row, at most ``max_augmented``, and what the time left allows for labelling
+        them and fitting the students (estimated from the search's timings). When even no
+        synthetic row leaves too little time, the rounds share is below 1 (and 0 rows)."""
         n = min(int(self.augment * view.n_rows), self.max_augmented)
         left = view.time_left()
         if not np.isfinite(left):
-            return n
+            return n, 1.0
         rows = max(1, view.library_rows)
         n_folds = len(outer_folds(view))
         # Labelling: each fold student's rows (real and synthetic) and the student's
@@ -274,12 +277,35 @@ class Distill(CrossFitted):
             budget = FIT_SHARE * (1 - LABEL_SHARE) * left / rounds
             most = budget / (per_fit_row * spread) - view.n_rows
             if most < 0:
-                raise RuntimeError(
-                    f"not enough time to distill: {left:.1f} s left, and fitting the "
-                    f"{n_folds + 1} students on {view.n_rows} rows is expected to take "
-                    f"{rounds * per_fit_row * spread * view.n_rows:.1f} s")
+                return 0, budget / (per_fit_row * spread * view.n_rows)
             n = min(n, int(most))
-        return max(0, n)
+        return max(0, n), 1.0
+
+
+#: Parameters that count a learner's boosting rounds or trees (scikit-learn, LightGBM,
+#: XGBoost, CatBoost), which the student may lower to fit the time left.
+ROUNDS = ("max_iter", "n_estimators", "iterations", "num_boost_round")
+#: The fewest rounds a student is given, and the largest learning rate cutting them gives.
+MIN_ROUNDS = 10
+MAX_LEARNING_RATE = 0.3
+
+
+def _fewer_rounds(params: dict[str, Any], about: dict[str, Any], scale: float, left: float
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The student's parameters with its rounds cut to ``scale`` of them (the fits cannot
+    finish in the time left otherwise), or RuntimeError when it has no rounds to cut."""
+    key = next((k for k in ROUNDS if isinstance(params.get(k), (int, np.integer))), None)
+    if key is None or int(params[key] * scale) < MIN_ROUNDS:
+        raise RuntimeError(f"not enough time to distill: {left:.1f} s left, and fitting the "
+                           f"students is expected to take {1 / max(scale, 1e-9):.1f} times "
+                           "what remains for them")
+    cut = max(MIN_ROUNDS, int(params[key] * scale))
+    fewer = {**params, key: cut}
+    # Fewer rounds take larger steps (boosting), up to MAX_LEARNING_RATE.
+    rate = params.get("learning_rate")
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        fewer["learning_rate"] = max(rate, min(MAX_LEARNING_RATE, rate * params[key] / cut))
+    return fewer, {**about, "rounds_cut": {key: [int(params[key]), cut]}}
 
 
 def _classes_kept(proba: np.ndarray | None) -> float:
