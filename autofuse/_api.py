@@ -27,8 +27,8 @@ from autofuse._progress import PROGRESS, Progress, interactive
 from autofuse._refit import refit_members
 from autofuse._resources import max_disk_bytes, memory_limit_bytes
 from autofuse._scoring import metric_task, run_metric
-from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
-from autofuse.learners import LearnerSpec
+from autofuse.combiners._fuse import fuse_view, library_view, make_combiner, wanted_learners
+from autofuse.learners import SOUP_LEARNERS, LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
 from autofuse.search._runner import SearchContext
 
@@ -284,6 +284,7 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
                                     _fingerprint(frame, target, data, run_metric_, folds),
                                     random_state, n_jobs)
     library = ModelLibrary(library_dir, greater_is_better=run_metric_.greater_is_better,
+                           keep_learners=SOUP_LEARNERS,
                            max_bytes=disk, saves_model=saves_model)
     try:
         if resumed:
@@ -356,7 +357,7 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tup
     view = library_view(library, ctx.target, ctx.folds, ctx.metric, frame=ctx.frame,
                         data=ctx.data, random_state=random_state, n_threads=cores,
                         deadline=deadline, memory_limit=ctx.memory_limit,
-                        n_workers=n_jobs)
+                        n_workers=n_jobs, extra_learners=wanted_learners(combiner[1]))
     name, built = combiner
 
     def fallback() -> tuple[str, Any]:

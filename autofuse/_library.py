@@ -50,6 +50,9 @@ log = logging.getLogger("autofuse")
 
 #: Trials that keep their fold models: fusion considers this many of the best.
 KEEP_MODELS = 100
+#: Besides, this many of the best trials of each learner in ``keep_learners`` (soup
+#: ingredients: small models that a long run's best 100 would otherwise crowd out).
+KEEP_PER_LEARNER = 25
 
 
 #: Bytes per second at which the parent reads fold models back, taken low, as a reserve.
@@ -70,12 +73,14 @@ class ModelLibrary:
 
     ``greater_is_better`` (the metric's direction) ranks the trials for the disk budget:
     when it is given, only the ``keep`` best keep their fold models, within ``max_bytes``
-    (None: no byte limit). ``saves_model``: the run writes its fused model within its
+    (None: no byte limit), and so do the ``KEEP_PER_LEARNER`` best of each learner named
+    in ``keep_learners``. ``saves_model``: the run writes its fused model within its
     budget (the command line does), so ``load_seconds`` counts the writing too."""
 
     def __init__(self, directory: str | None = None, *, greater_is_better: bool | None = None,
                  max_bytes: int | None = None, keep: int = KEEP_MODELS,
-                 saves_model: bool = False) -> None:
+                 saves_model: bool = False, keep_learners: Any = ()) -> None:
+        self.keep_learners = frozenset(keep_learners)
         self.saves_model = saves_model
         self.greater_is_better = greater_is_better
         self.max_bytes = max_bytes
@@ -111,6 +116,19 @@ class ModelLibrary:
         ranked = sorted((e for e in self.entries.values() if e.has_models),
                         key=lambda e: (sign * e.score, e.trial))
         drop, kept = ranked[self.keep:], ranked[:self.keep]
+        if self.keep_learners:
+            counts: dict[str, int] = {}
+            for e in kept:
+                counts[e.learner] = counts.get(e.learner, 0) + 1
+            still = []
+            for e in drop:
+                if e.learner in self.keep_learners and counts.get(e.learner, 0) < KEEP_PER_LEARNER:
+                    counts[e.learner] = counts.get(e.learner, 0) + 1
+                    kept.append(e)
+                else:
+                    still.append(e)
+            drop = still
+            kept.sort(key=lambda e: (sign * e.score, e.trial))
         total = sum(e.models_bytes for e in kept)
         while self.max_bytes is not None and total > self.max_bytes and len(kept) > 1:
             worst = kept.pop()

@@ -152,3 +152,26 @@ def test_the_data_limit_counts_from_what_the_worker_already_holds():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["refused", "restored"]
+
+
+def test_soup_learners_keep_their_best_fold_models_past_the_best_trials(tmp_path):
+    # Only the `keep` best trials keep fold models, but soup ingredients (small models a
+    # long run's best trials crowd out) keep their best KEEP_PER_LEARNER too.
+    from autofuse._library import KEEP_PER_LEARNER, Entry, ModelLibrary
+    from autofuse._fold_models import ModelFile
+
+    library = ModelLibrary(str(tmp_path), greater_is_better=True, keep=2,
+                           keep_learners={"linear"})
+    for trial in range(2 * KEEP_PER_LEARNER + 6):
+        learner = "linear" if trial % 2 else "knn"
+        out = ModelFile(library.models_path(trial))
+        out.add({"trial": trial})
+        out.close()
+        library.add(Entry(trial, learner, {}, float(trial), np.zeros((4, 1), np.float32),
+                          os.path.basename(library.models_path(trial)), 0.0, 0.0, 0))
+    kept = {t for t, e in library.entries.items() if e.has_models}
+    best = sorted(library.entries, reverse=True)[:2]
+    linear = sorted((t for t, e in library.entries.items() if e.learner == "linear"),
+                    reverse=True)
+    assert kept == set(best) | set(linear[:KEEP_PER_LEARNER])
+    assert len(linear) > KEEP_PER_LEARNER  # the worst linear trial lost its models

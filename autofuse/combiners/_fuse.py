@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from autofuse._library import KEEP_MODELS
+from autofuse._library import KEEP_MODELS, KEEP_PER_LEARNER
 from autofuse.combiners._auto import Auto
 from autofuse.combiners._base import Combiner
 from autofuse.combiners._nested import Assessment, assess
@@ -47,15 +47,23 @@ def library_view(library: ModelLibrary, target: np.ndarray,
                  frame: pd.DataFrame | Callable[[], pd.DataFrame] | None, data: Any,
                  random_state: int | None, n_threads: int, deadline: float | None,
                  max_candidates: int = MAX_CANDIDATES, memory_limit: int | None = None,
-                 n_workers: int = 1) -> LibraryView:
-    """The view of the ``max_candidates`` best finished trials, on the rows they all
-    predicted out of fold (every row, but for a holdout split)."""
+                 n_workers: int = 1, extra_learners: Any = ()) -> LibraryView:
+    """The view of the ``max_candidates`` best finished trials, and of the
+    ``KEEP_PER_LEARNER`` best of each learner in ``extra_learners`` (a soup's ingredients),
+    on the rows they all predicted out of fold (every row, but for a holdout split)."""
     entries = [e for e in library.entries.values() if e.has_models]
     if not entries:
         raise RuntimeError("the model library holds no finished trial with its fold models")
     sign = -1.0 if metric.greater_is_better else 1.0
     entries.sort(key=lambda e: (sign * e.score, e.trial))
     chosen = entries[:max_candidates]
+    if extra_learners:
+        extra = set(extra_learners)
+        counts = {n: sum(e.learner == n for e in chosen) for n in extra}
+        for e in entries[max_candidates:]:
+            if e.learner in extra and counts[e.learner] < KEEP_PER_LEARNER:
+                counts[e.learner] += 1
+                chosen.append(e)
     covered = ~np.isnan(chosen[0].oof[:, 0])
     rows = np.flatnonzero(covered)
     n_workers = max(1, min(n_workers, n_threads))
@@ -71,6 +79,14 @@ def library_view(library: ModelLibrary, target: np.ndarray,
         metric=metric, random_state=random_state, n_threads=n_threads, deadline=deadline,
         rows=rows, n_folds_fitted=len(folds),
         _source=_Source(frame, library.load_models, data, folds, memory_limit, n_workers))
+
+
+def wanted_learners(combiner: Any) -> tuple[str, ...]:
+    """Learners whose trials ``combiner`` needs beyond the best (``wants_learners``: a
+    soup's ingredients; ``auto``: what its candidates want)."""
+    inner = getattr(combiner, "combiners", None)
+    parts = list(inner.values()) if isinstance(inner, dict) else [combiner]
+    return tuple(sorted({n for c in parts for n in getattr(c, "wants_learners", ())}))
 
 
 def fuse_view(view: LibraryView, name: str, combiner: Combiner,

@@ -31,9 +31,8 @@ from autofuse.combiners._base import CrossFitted
 from autofuse.combiners._nested import outer_folds
 from autofuse.combiners._own_model import OwnModelFusion
 from autofuse.combiners._view import LibraryView
+from autofuse.learners import SOUP_LEARNERS
 
-#: Learners whose models can make soups (see the module docstring).
-SOUP_LEARNERS = ("linear", "elastic_net", "mlp_soup")
 METHODS = ("greedy", "uniform")
 #: Rows of the table on which ingredients' preprocessing is compared.
 PROBE_ROWS = 256
@@ -49,6 +48,9 @@ class Soup(CrossFitted):
     max_ingredients : most ingredients considered per family (the best by out-of-fold
         score).
     """
+
+    #: The library view includes the best trials of these learners, even past the 100 best.
+    wants_learners = SOUP_LEARNERS
 
     def __init__(self, method: str = "greedy", merge: bool = False,
                  max_ingredients: int = 25) -> None:

@@ -314,3 +314,7 @@ BUILTIN_LEARNERS: tuple[LearnerSpec, ...] = (
     LearnerSpec("mlp_soup", TASKS, _soup_mlp_space, _soup_mlp_build, portfolio=SOUP_MLP_PORTFOLIO,
                 cost=2.0),
 )
+
+#: Built-in learners whose models can be averaged into soups (``combiners/_soup.py``): the
+#: library keeps the best of their trials' fold models even past the 100 best.
+SOUP_LEARNERS = ("linear", "elastic_net", "mlp_soup")
