@@ -55,7 +55,8 @@ def test_builtins_register_through_the_hooks():
     info = {i.name: i for i in plugins.list_plugins()}["autofuse.builtins"]
     assert info.source == "builtin" and info.loaded and not info.errors
     assert "hist_gradient_boosting" in info.learners and "linear" in info.learners
-    assert info.combiners == ["best", "average", "caruana", "stacking", "prune", "auto"]
+    assert info.combiners == ["best", "average", "caruana", "stacking", "prune", "auto",
+                              "distill", "soup"]
     assert {"roc_auc", "log_loss", "rmse"} <= set(info.metrics)
     assert set(plugins.learners()) == set(info.learners)
 

@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 from autofuse import _workers
 from autofuse._library import Entry, ModelLibrary
 from autofuse.search._sampler import LearnerFilter
-from autofuse.search._study import sample
+from autofuse.search._study import release_session, sample
 
 if TYPE_CHECKING:
     import pandas as pd
