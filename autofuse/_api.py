@@ -27,7 +27,7 @@ from autofuse._progress import PROGRESS, Progress, interactive
 from autofuse._refit import refit_members
 from autofuse._resources import max_disk_bytes, memory_limit_bytes
 from autofuse._scoring import metric_task, run_metric
-from autofuse.combiners._fuse import fuse_view, library_view, make_combiner, wanted_learners
+from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 from autofuse.learners import SOUP_LEARNERS, LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
 from autofuse.search._runner import SearchContext
@@ -273,11 +273,10 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     with input_errors():
         combiner_built = make_combiner(combiner, combiner_options, plugins.combiners(),
                                        run_metric_, random_state, cores)
-    budget.fusion_share = float(getattr(combiner_built[1], "time_share", 0.0) or 0.0)
-    with input_errors():
         trial_memory = memory_limit_bytes(memory_limit, n_jobs)
         disk = max_disk_bytes(max_disk, os.path.dirname(os.path.abspath(library_dir))
                               if library_dir else tempfile.gettempdir())
+    budget.fusion_share = float(getattr(combiner_built[1], "time_share", 0.0) or 0.0)
 
     with input_errors():
         study, resumed = open_study(storage, run_metric_,
@@ -357,7 +356,7 @@ def _fuse(study: optuna.Study, ctx: SearchContext, budget: Budget, combiner: tup
     view = library_view(library, ctx.target, ctx.folds, ctx.metric, frame=ctx.frame,
                         data=ctx.data, random_state=random_state, n_threads=cores,
                         deadline=deadline, memory_limit=ctx.memory_limit,
-                        n_workers=n_jobs, extra_learners=wanted_learners(combiner[1]))
+                        n_workers=n_jobs, extra_learners=getattr(combiner[1], "wants_learners", ()))
     name, built = combiner
 
     def fallback() -> tuple[str, Any]:

@@ -175,8 +175,7 @@ class FusedModel:
         from autofuse._core._greedy import default_threads
         from autofuse._library import ModelLibrary
         from autofuse._resources import memory_limit_bytes
-        from autofuse.combiners._fuse import (fuse_view, library_view, make_combiner,
-                                              wanted_learners)
+        from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 
         directory = library or self._library_dir
         context = os.path.join(directory, CONTEXT_FILE) if directory else None
@@ -200,7 +199,7 @@ class FusedModel:
                             frame=saved["frame"], data=self._data,
                             random_state=self._random_state, n_threads=threads,
                             deadline=None if time_limit is None else start + time_limit,
-                            extra_learners=wanted_learners(built),
+                            extra_learners=getattr(built, "wants_learners", ()),
                             memory_limit=memory_limit_bytes(None, threads),
                             n_workers=threads)
         outcome = fuse_view(view, name, built)

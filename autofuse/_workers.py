@@ -128,14 +128,9 @@ def _run_trial(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -
 
 
 def _run_refit(conn: Connection, payload: dict[str, Any], job: dict[str, Any]) -> None:
-    frame, target, data = payload["frame"], payload["target"], payload["data"]
-    conn.send(("started",))
-    model = payload["learners"][job["learner"]].estimator(job["params"], data, job.get("seed"))
-    model.fit(frame, target)
-    out = ModelFile(job["path"])
-    out.add(model)
-    out.close()
-    conn.send(("done", job["path"]))
+    """One configuration of the run fitted on every row of its table."""
+    _run_fit(conn, {**job, "spec": payload["learners"][job["learner"]],
+                    "data": payload["data"], "X": payload["frame"], "y": payload["target"]})
 
 
 def fit_arguments(model: Any, sample_weight: Any) -> dict[str, Any]:
@@ -159,7 +154,7 @@ def fit_arguments(model: Any, sample_weight: Any) -> dict[str, Any]:
 
 
 def _run_fit(conn: Connection, job: dict[str, Any]) -> None:
-    """One model fitted on the rows the job carries (a distilled student)."""
+    """One model fitted on the rows the job carries (a distilled student, a refit)."""
     conn.send(("started",))
     model = job["spec"].estimator(job["params"], job["data"], job.get("seed"))
     model.fit(job["X"], job["y"], **fit_arguments(model, job.get("sample_weight")))

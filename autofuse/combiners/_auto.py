@@ -41,6 +41,9 @@ class Auto(Combiner):
         # The time the search leaves: what the most demanding candidate asks for.
         self.time_share = max(float(getattr(c, "time_share", 0.0) or 0.0)
                               for c in self.combiners.values())
+        # The learners the view must include past the best trials: what any candidate wants.
+        self.wants_learners = tuple(sorted({n for c in self.combiners.values()
+                                            for n in getattr(c, "wants_learners", ())}))
 
     def assess_all(self, view: LibraryView) -> tuple[Assessment, list[Assessment]]:
         """Every candidate combiner assessed on ``view``; (the chosen one, all of them).

@@ -388,10 +388,8 @@ def teach(view: LibraryView, requests: list[tuple[Any, pd.DataFrame, np.ndarray]
                      if t in fusion.uses and len(X)]
             return _member_outputs(view, t, asked)
 
-    preds: dict[int, dict[int, np.ndarray]] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(default_threads(), len(members)))) as pool:
-        for t, out in zip(members, pool.map(one, members)):
-            preds[t] = out
+        preds = dict(zip(members, pool.map(one, members)))
     return [_blend(fusion, {t: preds[t][r] for t in fusion.uses if r in preds[t]}, X,
                    view.n_outputs) for r, (fusion, X, _) in enumerate(requests)]
 

@@ -81,14 +81,6 @@ def library_view(library: ModelLibrary, target: np.ndarray,
         _source=_Source(frame, library.load_models, data, folds, memory_limit, n_workers))
 
 
-def wanted_learners(combiner: Any) -> tuple[str, ...]:
-    """Learners whose trials ``combiner`` needs beyond the best (``wants_learners``: a
-    soup's ingredients; ``auto``: what its candidates want)."""
-    inner = getattr(combiner, "combiners", None)
-    parts = list(inner.values()) if isinstance(inner, dict) else [combiner]
-    return tuple(sorted({n for c in parts for n in getattr(c, "wants_learners", ())}))
-
-
 def fuse_view(view: LibraryView, name: str, combiner: Combiner,
               fallback: Callable[[], tuple[str, Combiner]] | None = None) -> FuseOutcome:
     """Fit ``combiner`` on ``view`` with its in-sample and outer scores (``auto``: every

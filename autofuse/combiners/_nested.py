@@ -131,8 +131,8 @@ def assess(name: str, combiner: Combiner, view: LibraryView, *, nested: bool = T
             fusion = combiner.fuse(view)
         else:
             fusion = combiner.fuse(view)
-        if result.held_out is not None:
-            held_out = result.held_out
+        held_out = result.held_out
+        if held_out is not None:
             result.outer = view.metric.score(held_out, view.target)
             result.outer_by_fold = np.array([
                 view.metric.score(held_out[valid], view.target[valid]) for _, valid in folds])

@@ -5,13 +5,12 @@ from the members' timings."""
 from __future__ import annotations
 
 import pickle
-import time
 from typing import Any
 
 import numpy as np
 
 from autofuse.combiners._fusion import Fusion
-from autofuse.combiners._view import LATENCY_BATCHES, LATENCY_REPEATS, LibraryView
+from autofuse.combiners._view import LibraryView, latency_batches, median_seconds
 
 
 class OwnModelFusion(Fusion):
@@ -42,17 +41,8 @@ class OwnModelFusion(Fusion):
         """Pickled bytes and seconds per row at each of ``LATENCY_BATCHES`` (rows drawn
         from the view's table; the batch of one row is timed ``LATENCY_REPEATS`` times and
         the median kept)."""
-        table = view.frame()
-        rng = np.random.default_rng(0)
-        seconds = {}
-        for batch in LATENCY_BATCHES:
-            X = table.iloc[rng.integers(0, len(table), size=batch)]
-            times = []
-            for _ in range(LATENCY_REPEATS if batch == 1 else 1):
-                t = time.perf_counter()
-                self.predict({}, X)
-                times.append(time.perf_counter() - t)
-            seconds[batch] = float(np.median(times)) / batch
+        seconds = {batch: median_seconds(lambda: self.predict({}, X), repeats) / batch
+                   for batch, X, repeats in latency_batches(view.frame())}
         self._costs = {"bytes": len(pickle.dumps(self.models, protocol=pickle.HIGHEST_PROTOCOL)),
                        "seconds_per_row": seconds}
 

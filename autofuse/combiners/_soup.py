@@ -95,14 +95,13 @@ class Soup(CrossFitted):
             picked = self._choose(kitchen, ingredients, rest)
             held_out[valid] = kitchen.predict(picked, valid)
         fold_soups = [kitchen.soup(chosen, k) for k in kitchen.folds_used()]
-        solo = {int(view.trials[i]): float(kitchen.score([i], everything)) for i in ingredients}
+        solo = {i: kitchen.score([i], everything) for i in ingredients}
+        sign = -1.0 if view.metric.greater_is_better else 1.0
+        top = min(ingredients, key=lambda i: (sign * solo[i], i))
         details = {"family": family, "method": self.method,
                    "ingredients": [int(view.trials[i]) for i in chosen],
                    "candidates": len(ingredients),
-                   "best_ingredient": {"trial": max(solo, key=lambda t: (
-                       solo[t] if view.metric.greater_is_better else -solo[t])),
-                       "score": (max if view.metric.greater_is_better else min)(
-                           solo.values())},
+                   "best_ingredient": {"trial": int(view.trials[top]), "score": solo[top]},
                    "soup_score": float(score), "merged": False}
         if self.merge:
             if not family.startswith("linear"):
@@ -139,6 +138,9 @@ class _Kitchen:
     def __init__(self, view: LibraryView) -> None:
         self.view = view
         self.fold_of = view.model_folds()
+        # Each fold model's rows: positions of the view's rows it did not see.
+        self.rows_of = {int(k): np.flatnonzero(self.fold_of == k)
+                        for k in np.unique(self.fold_of) if k >= 0}
         self.table = view.frame()
         self._models: dict[int, list[Any]] = {}
         self._soups: dict[tuple[frozenset[int], int], Any] = {}
@@ -150,7 +152,7 @@ class _Kitchen:
         return self._models[i]
 
     def folds_used(self) -> list[int]:
-        return sorted(int(k) for k in np.unique(self.fold_of) if k >= 0)
+        return sorted(self.rows_of)
 
     def families(self, most: int) -> dict[str, list[int]]:
         """Soup families among the candidates (positions, best first), each with the
@@ -184,15 +186,13 @@ class _Kitchen:
 
         out = np.empty((len(rows), self.view.n_outputs))
         for k in np.unique(self.fold_of[rows]):
-            key = (frozenset(ingredients), int(k))
+            key, mine = (frozenset(ingredients), int(k)), self.rows_of[int(k)]
             if key not in self._preds:
-                mine = np.flatnonzero(self.fold_of == k)
                 self._preds[key] = _predict(self.soup(ingredients, int(k)),
                                             self.table.iloc[mine], self.view._source.data,
                                             "the soup")
-            where = np.flatnonzero(self.fold_of == k)
-            at = np.searchsorted(where, rows[self.fold_of[rows] == k])
-            out[self.fold_of[rows] == k] = self._preds[key][at]
+            here = self.fold_of[rows] == k
+            out[here] = self._preds[key][np.searchsorted(mine, rows[here])]
         return out
 
     def score(self, ingredients: list[int], rows: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -26,6 +26,25 @@ if TYPE_CHECKING:
 LATENCY_BATCHES = (1, 10_000)
 #: A batch of one row is timed this many times (the median is kept).
 LATENCY_REPEATS = 5
+
+
+def latency_batches(table: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame, int]]:
+    """For each of ``LATENCY_BATCHES``: (its size, that many rows drawn from ``table``
+    with a fixed seed, how many times to time it: ``LATENCY_REPEATS`` for one row)."""
+    rng = np.random.default_rng(0)
+    for batch in LATENCY_BATCHES:
+        yield (batch, table.iloc[rng.integers(0, len(table), size=batch)],
+               LATENCY_REPEATS if batch == 1 else 1)
+
+
+def median_seconds(call: Callable[[], Any], repeats: int) -> float:
+    """The median wall time of ``call()`` over ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 class _Source:
@@ -223,22 +242,14 @@ class LibraryView:
         from autofuse._member import predict_models
 
         models, data = self._source.models(trial), self._source.data
-        table = self._source.frame()
-        rng = np.random.default_rng(0)
         out = {}
-        for batch in LATENCY_BATCHES:
-            X = table.iloc[rng.integers(0, len(table), size=batch)]
+        for batch, X, repeats in latency_batches(self._source.frame()):
             # A large batch is timed on one fold model and scaled by their number (fold
             # models share learner and parameters; 10,000 rows through five 300-tree
             # forests took seconds per member); a row alone through all of them.
             timed = models if batch == 1 else models[:1]
-            repeats = LATENCY_REPEATS if batch == 1 else 1
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                predict_models(timed, X, data)
-                times.append(time.perf_counter() - t)
-            out[batch] = float(np.median(times)) * len(models) / len(timed) / batch
+            seconds = median_seconds(lambda: predict_models(timed, X, data), repeats)
+            out[batch] = seconds * len(models) / len(timed) / batch
         self._source.latencies[trial] = out
         return out
 
