@@ -226,7 +226,11 @@ def _hgb_build(params: dict[str, Any], data: DataSpec) -> Pipeline:
         l2_regularization=params.get("l2_regularization", 0.0),
         max_features=params.get("max_features", 1.0),
         max_iter=params.get("max_iter", 100),
-        early_stopping="auto",  # on above 10,000 rows, with 10% held out, as in sklearn
+        # On above 10,000 fitted rows, with 10% held out, as sklearn's "auto" decides, but
+        # counted on the table: a distilled student fits weighted copies of each row (one
+        # per class), and a random 10% of copies is no held-out set (phoneme, 4,053 rows:
+        # test AUC 0.937 with early stopping on the copies, 0.955 without).
+        early_stopping=FOLD_SHARE * data.n_rows > 10_000,
         categorical_features=[f"categorical__{c}" for c in categorical] or None,
     )
     return Pipeline([("prepare", prepare), ("model", model)])
