@@ -4,6 +4,8 @@
 cross-validation and fuses the best of them into one model (``combiner=``: Caruana's
 greedy ensemble selection, stacking, averaging, pruning to a budget, or ``auto``);
 ``AutoFuseClassifier`` / ``AutoFuseRegressor`` do the same as scikit-learn estimators.
+A run in a database server is shared: ``autofuse.worker`` joins it from other processes
+and machines, ``autofuse.fuse`` fuses whatever they finished.
 Plugins add learners, combiners and metrics through pluggy hooks (``autofuse.hookimpl``,
 ``autofuse.hookspecs``, ``autofuse.plugins``).
 """
@@ -11,6 +13,7 @@ Plugins add learners, combiners and metrics through pluggy hooks (``autofuse.hoo
 from importlib.metadata import PackageNotFoundError, version
 
 from autofuse._api import fit
+from autofuse._distributed import fuse, worker
 from autofuse.hookspecs import hookimpl
 from autofuse._estimators import AutoFuseClassifier, AutoFuseRegressor
 from autofuse._model import FusedModel, load
@@ -21,4 +24,4 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = ["AutoFuseClassifier", "AutoFuseRegressor", "FusedModel", "__version__", "fit",
-           "hookimpl", "load"]
+           "fuse", "hookimpl", "load", "worker"]

@@ -30,7 +30,9 @@ from autofuse._scoring import metric_task, run_metric
 from autofuse.combiners._fuse import fuse_view, library_view, make_combiner
 from autofuse.learners import SOUP_LEARNERS, LearnerSpec
 from autofuse.search import enqueue_portfolio, open_study, run_search
+from autofuse.search._heartbeat import has_heartbeats, reap_stale
 from autofuse.search._runner import SearchContext
+from autofuse.search._study import STUDY_NAME
 
 log = logging.getLogger("autofuse")
 
@@ -41,6 +43,8 @@ ROWS_PER_THREAD = 10_000
 DEFAULT_COMBINER = "auto"
 #: The combiner a run falls back to when the one asked for fails.
 FALLBACK_COMBINER = "caruana"
+#: A shared run's artifact store unless ``artifacts=`` names one (in the working folder).
+SHARED_ARTIFACTS = "autofuse-artifacts"
 
 
 def _resolve_learners(learners: Any, data: Any) -> dict[str, LearnerSpec]:
@@ -93,6 +97,14 @@ def _check_args(time_limit: Any, n_trials: Any, n_jobs: Any, verbose: Any,
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
 
 
+def _check_shared(storage: Any, study_name: Any, artifacts: Any) -> None:
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise ValueError(f"study_name must be a non-empty string, got {study_name!r}")
+    if artifacts is not None and storage is None:
+        raise ValueError("artifacts= is the store of a run shared by workers; give a database "
+                         "server's storage too (storage='postgresql://...')")
+
+
 def _fingerprint(frame: pd.DataFrame, target: np.ndarray, data: Any, metric: Any,
                  folds: list) -> str:
     h = hashlib.sha256()
@@ -105,14 +117,25 @@ def _fingerprint(frame: pd.DataFrame, target: np.ndarray, data: Any, metric: Any
     return h.hexdigest()
 
 
-def _library_dir(storage: Any) -> str | None:
+def _library_dir(storage: Any, study_name: str = STUDY_NAME) -> str | None:
+    """Where a persistent run keeps its model library: beside a SQLite file
+    (``run.db.library/``, ``run.db.NAME.library/`` for a study not named the default),
+    else in the working folder, named after the storage and the study."""
     if storage is None:
         return None
     url = storage if isinstance(storage, str) else getattr(storage, "url", None)
     if isinstance(url, str) and url.startswith("sqlite:///"):
-        return url[len("sqlite:///"):] + ".library"
-    key = hashlib.sha256(str(url or id(storage)).encode()).hexdigest()[:12]
+        path = url[len("sqlite:///"):]
+        return path + (".library" if study_name == STUDY_NAME else
+                       f".{_safe(study_name)}.library")
+    key = hashlib.sha256(f"{url or id(storage)}\x1f{study_name}".encode()).hexdigest()[:12]
     return os.path.abspath(f"autofuse-library-{key}")
+
+
+def _safe(name: str) -> str:
+    from autofuse._artifacts import safe_name
+
+    return safe_name(name)
 
 
 @contextmanager
@@ -145,6 +168,7 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
         metric: Any = None, task: str | None = None, cv: Any = 5, groups: Any = None,
         learners: Any = None, combiner: Any = DEFAULT_COMBINER,
         combiner_options: dict[str, Any] | None = None, storage: Any = None,
+        study_name: str = STUDY_NAME, artifacts: Any = None,
         n_jobs: int = -1, memory_limit: float | None = None, max_disk: float | None = None,
         refit_full: bool = False, random_state: int | None = None,
         verbose: int = 1) -> FusedModel:
@@ -183,7 +207,18 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
         checked before the search starts.
     storage : None (the study in memory), or an Optuna storage URL such as
         ``"sqlite:///run.db"``: the study and the model library (``run.db.library/``)
-        persist, and a later call with the same storage and data resumes the run.
+        persist, and a later call with the same storage and data resumes the run. A
+        database server's URL (``"postgresql://user@host/db"``, driver: ``pip install
+        'autofuse[postgres]'``) starts a run that workers on other machines join
+        (``autofuse.worker``, ``autofuse worker``): their trials go to the same study and
+        the shared ``artifacts`` store, and this call fuses every finished trial,
+        whichever worker ran it (docs/distributed.md).
+    study_name : the study's name inside ``storage`` (several runs may share a database).
+    artifacts : a shared run's artifact store, where every worker writes its trials' fold
+        models and predictions: a folder every machine mounts (default:
+        ``./autofuse-artifacts``, made if missing), an ``s3://bucket/prefix`` URL
+        (``pip install 'autofuse[s3]'``) or an Optuna artifact store. Only for a storage in
+        a database server.
     n_jobs : trials run in parallel worker processes; -1 (the default): one per core.
         Each trial's libraries get ``cores // n_jobs`` threads (one on small tables), so
         trials x threads stay within the cores.
@@ -206,7 +241,9 @@ def fit(X: Any, y: Any, *, time_limit: float | None = 60, n_trials: int | None =
                combiner_options=combiner_options, storage=storage,
                n_jobs=n_jobs, memory_limit=memory_limit, max_disk=max_disk,
                refit_full=refit_full, random_state=random_state,
-               verbose=verbose, library_dir=_library_dir(storage))
+               verbose=verbose, library_dir=_library_dir(storage, study_name),
+               study_name=study_name,
+               artifacts=artifacts)
 
 
 def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metric: Any,
@@ -214,14 +251,18 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
         combiner_options: dict[str, Any] | None, storage: Any,
         n_jobs: int, refit_full: bool, random_state: int | None, verbose: int,
         library_dir: str | None, memory_limit: float | None = None,
-        max_disk: float | None = None, saves_model: bool = False) -> FusedModel:
+        max_disk: float | None = None, saves_model: bool = False,
+        study_name: str = STUDY_NAME, artifacts: Any = None,
+        table_path: str | None = None) -> FusedModel:
     """``fit`` with the model library in ``library_dir`` (a temporary directory when None):
     the command line keeps it in the run folder, and saves the model within the budget
-    (``saves_model``: the search leaves time to write the members too). Bad input raises
-    ``InputError`` before any trial starts."""
+    (``saves_model``: the search leaves time to write the members too; ``table_path``: the
+    table's file, which a shared run records). Bad input raises ``InputError`` before any
+    trial starts."""
     budget = Budget(time_limit, refit_full=bool(refit_full))
     with input_errors():
         _check_args(time_limit, n_trials, n_jobs, verbose, storage, refit_full)
+        _check_shared(storage, study_name, artifacts)
     verbose = int(verbose)
     with _logging(verbose):
         return _fit(X, y, budget=budget, n_trials=n_trials, metric=metric, task=task, cv=cv,
@@ -229,7 +270,8 @@ def run(X: Any, y: Any, *, time_limit: float | None, n_trials: int | None, metri
                     combiner_options=combiner_options, storage=storage,
                     n_jobs=n_jobs, memory_limit=memory_limit, max_disk=max_disk,
                     refit_full=refit_full, random_state=random_state,
-                    verbose=verbose, library_dir=library_dir, saves_model=saves_model)
+                    verbose=verbose, library_dir=library_dir, saves_model=saves_model,
+                    study_name=study_name, artifacts=artifacts, table_path=table_path)
 
 
 def _warn_rare_classes(target: np.ndarray, data: Any, cv: Any) -> None:
@@ -250,7 +292,8 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
          combiner_options: dict[str, Any] | None, storage: Any,
          n_jobs: int, memory_limit: float | None, max_disk: float | None, refit_full: bool,
          random_state: int | None, verbose: int, library_dir: str | None,
-         saves_model: bool = False) -> FusedModel:
+         saves_model: bool = False, study_name: str = STUDY_NAME, artifacts: Any = None,
+         table_path: str | None = None) -> FusedModel:
     with input_errors():
         implied = None if task is not None else metric_task(metric, plugins.metrics())
         frame, target, data = describe(X, y, task=task, metric_task=implied)
@@ -281,28 +324,60 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     with input_errors():
         study, resumed = open_study(storage, run_metric_,
                                     _fingerprint(frame, target, data, run_metric_, folds),
-                                    random_state, n_jobs)
+                                    random_state, n_jobs, study_name)
+        shared = has_heartbeats(study._storage)
+        if artifacts is not None and not shared:
+            raise ValueError("artifacts= is the store of a run shared by workers; give a "
+                             "database server's storage too (storage='postgresql://...')")
+        store = location = None
+        if shared:
+            from autofuse._artifacts import open_store
+
+            # A resumed run's store is the one its study records, unless told otherwise.
+            recorded = study.user_attrs.get("autofuse_run", {}).get("artifacts")
+            location = artifacts if artifacts is not None else recorded or os.path.abspath(
+                SHARED_ARTIFACTS)
+            store = open_store(location, create=True)
     library = ModelLibrary(library_dir, greater_is_better=run_metric_.greater_is_better,
                            keep_learners=SOUP_LEARNERS,
-                           max_bytes=disk, saves_model=saves_model)
+                           max_bytes=disk, saves_model=saves_model, store=store,
+                           prefix=study.study_name)
     try:
         if resumed:
             _resume(study, library)
-        enqueue_portfolio(study, specs)
+        if n_trials != 0:  # a call that only fuses again queues nothing
+            enqueue_portfolio(study, specs)
         ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads,
                             seed=random_state, memory_limit=trial_memory)
+        if shared and n_trials != 0:  # (a call that only fuses leaves the run's budget be)
+            from autofuse._shared_run import record_run
+
+            with input_errors():
+                record_run(study, store, location, ctx, deadline=budget.search_deadline,
+                           n_trials=n_trials, table_path=table_path,
+                           target_name=getattr(y, "name", None))
         earlier = [t.value for t in study.get_trials(deepcopy=False,
                                                      states=(TrialState.COMPLETE,))]
         progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_,
                             earlier=len(earlier), best=(
                                 max if run_metric_.greater_is_better else min)(earlier)
                             if earlier else None)
+        on_trial: Any = progress
+        if shared:  # the starter's share of the trials and of the storage time
+            from autofuse._shared_run import WorkerTally
+
+            on_trial = WorkerTally(study, then=progress)
         try:
             if n_trials != 0:
-                run_search(study, ctx, n_trials=n_trials, deadline=budget.search_deadline,
-                           n_jobs=n_jobs, on_trial=progress)
+                run_search(study, ctx, n_trials=None if shared else n_trials,
+                           deadline=budget.search_deadline, n_jobs=n_jobs, on_trial=on_trial,
+                           wait_for_others=shared)
         finally:
             progress.close()
+            if shared and n_trials != 0:
+                on_trial.finish()
+        if shared:  # every trial the other workers finished
+            library.sync(study)
         if library.persistent:
             save_context(library.directory, frame, target, folds)
         model = _fuse(study, ctx, budget, combiner_built, refit_full, random_state, cores,
@@ -317,20 +392,26 @@ def _resume(study: optuna.Study, library: ModelLibrary) -> None:
     """Reuse the finished trials of an earlier call. A trial still marked running was cut
     off when that call stopped (killed, interrupted): it is marked failed, the files it may
     have left are removed, and its configuration is queued once more (once: a trial that was
-    itself such a retry is not retried again, in case it is what killed the run)."""
+    itself such a retry is not retried again, in case it is what killed the run).
+
+    In a shared study (heartbeats on) a running trial may be another worker's live one: only
+    those whose heartbeats stopped are failed and queued again (``reap_stale``)."""
+    from autofuse.search._heartbeat import requeue
+
     restored = retried = 0
+    if has_heartbeats(study._storage):
+        retried = len(reap_stale(study))
+        restored = library.sync(study)
+        log.info("joined a shared study of %d trials; %d finished trials reused, %d trials "
+                 "of dead workers queued again", len(study.trials), restored, retried)
+        return
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.RUNNING:
             study._storage.set_trial_user_attr(
                 t._trial_id, "reason", "interrupted: the run stopped while it was running")
             study.tell(t.number, state=TrialState.FAIL)
             library.discard_files(t.number)
-            if "learner" in t.params and "retry_of" not in t.user_attrs:
-                attrs = {"retry_of": t.number}
-                if "portfolio" in t.user_attrs:
-                    attrs["portfolio"] = t.user_attrs["portfolio"]
-                study.enqueue_trial(t.params, user_attrs=attrs)
-                retried += 1
+            retried += requeue(study, t)
         elif t.state == TrialState.COMPLETE:
             restored += library.restore_trial(t)
     log.info("resumed a study of %d trials; %d finished trials reused, %d interrupted "

@@ -89,6 +89,7 @@ def build_leaderboard(study: optuna.Study, metric: RunMetric, view: LibraryView,
             "weight": weights.get(t.number, 0.0),
             "status": _STATUS.get(t.state, t.state.name.lower()),
             "reason": t.user_attrs.get("reason", ""),
+            "worker": t.user_attrs.get("worker", ""),  # a shared run's: host:pid
         })
     trials = pd.DataFrame(rows)
     done = trials[trials["status"] == "done"].sort_values(

@@ -79,7 +79,15 @@ class ModelLibrary:
 
     def __init__(self, directory: str | None = None, *, greater_is_better: bool | None = None,
                  max_bytes: int | None = None, keep: int = KEEP_MODELS,
-                 saves_model: bool = False, keep_learners: Any = ()) -> None:
+                 saves_model: bool = False, keep_learners: Any = (), store: Any = None,
+                 prefix: str = "") -> None:
+        #: A shared run's artifact store (``autofuse._artifacts``): finished trials are
+        #: published to it, and trials other workers finished are fetched from it (their
+        #: predictions when restored, their fold models when first loaded). The local
+        #: directory is then this process's cache of it.
+        self.store = store
+        self.prefix = prefix
+        self.remote: dict[int, tuple[str, str | None]] = {}  # trial -> (artifact, sha256)
         self.keep_learners = frozenset(keep_learners)
         self.saves_model = saves_model
         self.greater_is_better = greater_is_better
@@ -145,18 +153,28 @@ class ModelLibrary:
 
     def restore(self, trial: int, learner: str, params: dict[str, Any], score: float,
                 attrs: dict[str, Any]) -> bool:
-        """Bring back a trial finished by an earlier call; False if its predictions are gone
-        (a trial whose fold models were dropped comes back without them)."""
+        """Bring back a trial finished by an earlier call (or, in a shared run, by another
+        worker); False if its predictions are gone (a trial whose fold models were dropped
+        comes back without them)."""
         oof_path = self.path(f"trial-{trial}.oof.npy")
         models_file = os.path.basename(self.models_path(trial))
+        shared = attrs.get("artifacts") if self.store is not None else None
         if not os.path.exists(oof_path):
-            return False
+            if not shared:
+                return False
+            from autofuse._artifacts import get_file
+
+            get_file(self.store, shared["oof"], oof_path, shared.get("oof_sha256"))
+        models_bytes = self._size(models_file)
         if not os.path.exists(self.path(models_file)):
-            models_file = ""
+            if shared and shared.get("models"):  # fetched when first loaded
+                self.remote[trial] = (shared["models"], shared.get("models_sha256"))
+                models_bytes = int(shared.get("models_bytes", 0))
+            else:
+                models_file = ""
         self.entries[trial] = Entry(trial, learner, params, score, np.load(oof_path),
                                     models_file, attrs.get("fit_seconds", 0.0),
-                                    attrs.get("predict_seconds", 0.0),
-                                    self._size(models_file))
+                                    attrs.get("predict_seconds", 0.0), models_bytes)
         return True
 
     def restore_trial(self, trial: Any) -> bool:
@@ -167,6 +185,45 @@ class ModelLibrary:
             return False
         return self.restore(trial.number, attrs["learner"], attrs.get("params", {}),
                             trial.value, attrs)
+
+    def sync(self, study: Any) -> int:
+        """Bring in every finished trial of ``study`` this library lacks (a shared run: those
+        other workers finished), in trial order; how many came in."""
+        from optuna.trial import TrialState
+
+        added = 0
+        for t in sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                        key=lambda t: t.number):
+            if t.number not in self.entries and self.restore_trial(t):
+                added += 1
+        if added:
+            self.entries = dict(sorted(self.entries.items()))
+            self._trim()
+        return added
+
+    def publish(self, trial: int, oof: np.ndarray) -> dict[str, Any] | None:
+        """Write a finished trial's fold models and out-of-fold predictions to the shared
+        store (None without one): what the trial records as its ``artifacts``, before it is
+        told finished, so no reader ever looks for a file not yet complete."""
+        if self.store is None:
+            return None
+        from autofuse._artifacts import new_id, put_file
+
+        out: dict[str, Any] = {}
+        models = self.models_path(trial)
+        if os.path.exists(models):
+            key = new_id(f"{self.prefix}-trial-{trial}", ".models")
+            size, sha = put_file(self.store, key, models)
+            out.update(models=key, models_sha256=sha, models_bytes=size)
+        tmp = self.path(f"trial-{trial}.publish.npy")
+        np.save(tmp, oof)
+        try:
+            key = new_id(f"{self.prefix}-trial-{trial}", ".oof.npy")
+            _, sha = put_file(self.store, key, tmp)
+        finally:
+            os.remove(tmp)
+        out.update(oof=key, oof_sha256=sha)
+        return out
 
     def _size(self, name: str) -> int:
         try:
@@ -185,8 +242,26 @@ class ModelLibrary:
                                             else 0.0)
         return sum(e.models_bytes for e in best) * rate
 
+    def unpublish(self, artifacts: dict[str, Any] | None) -> None:
+        """Remove what ``publish`` wrote for a trial that was not told finished after all
+        (best effort: a file left behind is never read, as no trial names it)."""
+        if self.store is None or not artifacts:
+            return
+        for key in ("models", "oof"):
+            if artifacts.get(key):
+                try:
+                    self.store.remove(artifacts[key])
+                except Exception:  # noqa: BLE001
+                    pass
+
     def load_models(self, trial: int) -> list[Any]:
-        return read_models(self.path(self.entries[trial].models_file))
+        path = self.path(self.entries[trial].models_file)
+        if trial in self.remote and not os.path.exists(path):
+            from autofuse._artifacts import get_file
+
+            artifact, sha256 = self.remote[trial]
+            get_file(self.store, artifact, path, sha256)
+        return read_models(path)
 
     def discard_files(self, trial: int) -> None:
         """Remove files a stopped or failed trial may have left."""

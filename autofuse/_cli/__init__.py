@@ -3,7 +3,8 @@
 ``fit`` searches and fuses into a run folder (and resumes one), ``fuse`` fuses a run's
 models again with another combiner, ``predict`` applies a fitted model to a table,
 ``leaderboard`` prints a run's trials and combiners, ``report`` writes its HTML report,
-``plugins`` lists the plugins. Exit codes: 0 done, 2 bad usage or bad input (one
+``plugins`` lists the plugins, ``worker`` joins a run shared through a database server
+(``fuse``, ``leaderboard`` and ``report`` take ``--storage URL --study NAME`` for one). Exit codes: 0 done, 2 bad usage or bad input (one
 line on stderr says what), 1 failure, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
@@ -34,7 +35,7 @@ def _one_line(text: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from autofuse._cli import _fit, _fuse, _predict, _views
+    from autofuse._cli import _fit, _fuse, _predict, _shared, _views
 
     parser = _Parser(prog="autofuse",
                      description="AutoML that searches many learners and fuses the best.")
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fuse.add_parser(commands)
     _predict.add_parser(commands)
     _views.add_parsers(commands)
+    _shared.add_parser(commands)
     return parser
 
 

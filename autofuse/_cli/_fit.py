@@ -29,14 +29,16 @@ from autofuse._errors import InputError, input_errors
 from autofuse._progress import PROGRESS
 from autofuse._run_folder import RunFolder
 from autofuse._tables import fingerprint, read_table
+from autofuse.search._study import STUDY_NAME
 
 log = logging.getLogger("autofuse")
 
 #: Options that define a run: a resumed run keeps them (a different value is refused).
-FIXED = ("target", "task", "metric", "seed", "learners", "cv", "storage")
+FIXED = ("target", "task", "metric", "seed", "learners", "cv", "storage", "study")
 #: Every option's value when neither the command nor the run folder gives one.
 DEFAULTS: dict[str, Any] = {"target": None, "task": None, "metric": None, "seed": None,
-                            "learners": None, "cv": 5, "storage": None, "time_limit": 60.0,
+                            "learners": None, "cv": 5, "storage": None, "study": None,
+                            "artifacts": None, "time_limit": 60.0,
                             "trials": None, "jobs": -1, "memory_limit": None,
                             "max_disk": None, "combiner": "auto",
                             "combiner_options": None, "refit_full": False}
@@ -257,7 +259,9 @@ def _fit_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder,
                 storage=config["storage"] or folder.storage_url, n_jobs=config["jobs"],
                 memory_limit=config.get("memory_limit"), max_disk=config.get("max_disk"),
                 refit_full=config["refit_full"], random_state=config["seed"],
-                verbose=verbose, library_dir=folder.library_dir, saves_model=True)
+                verbose=verbose, library_dir=folder.library_dir, saves_model=True,
+                study_name=config.get("study") or STUDY_NAME,
+                artifacts=config.get("artifacts"), table_path=os.path.abspath(args.data))
         write_outputs(folder, model)
     except BaseException as exc:
         record_failure(folder, record, call, start, exc, logs)
@@ -423,7 +427,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default: ./NAME.autofuse for "
                    "DATA NAME.csv); an existing one is resumed")
     p.add_argument("--storage", metavar="URL", help="Optuna storage of the study (default: "
-                   "SQLite in the run folder), e.g. postgresql://... to share it")
+                   "SQLite in the run folder); a database server's (postgresql://user@host/"
+                   "db) starts a run that `autofuse worker` joins from other machines")
+    p.add_argument("--study", metavar="NAME", help="the study's name in --storage (default "
+                   "autofuse)")
+    p.add_argument("--artifacts", metavar="DIR", help="a shared run's artifact store: a folder "
+                   "every worker mounts, or s3://bucket/prefix (default: ./autofuse-artifacts)")
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--quiet", action="store_true", help="errors only on stderr")
     noise.add_argument("--verbose", action="store_true", help="every trial on stderr")

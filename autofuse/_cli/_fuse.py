@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from autofuse._cli import _combiner_options
 from autofuse._cli._fit import (DEFAULTS, Logs, begin_call, blend_line, end_call,
                                record_failure, result_of, write_outputs)
-from autofuse._errors import input_errors
+from autofuse._errors import InputError, input_errors
 from autofuse._run_folder import RunFolder
 
 log = logging.getLogger("autofuse")
@@ -28,6 +28,18 @@ DEFAULT_COMBINER = DEFAULTS["combiner"]
 
 
 def _run_fuse(args: argparse.Namespace, out: TextIO) -> int:
+    if args.storage:  # a shared run: its study's finished trials, into a run folder
+        from autofuse._cli._shared import _study, fuse_to_folder
+
+        if args.run:
+            raise InputError("give either RUN (a run folder) or --storage (a shared run), "
+                             "not both; --out names the run folder a shared run is fused into")
+        fuse_to_folder(args, args.out or f"{_study(args)}.autofuse", out)
+        return 0
+    if not args.run:
+        raise InputError("give RUN (a run folder) or --storage URL --study NAME (a shared run)")
+    if args.study or args.artifacts or args.out:
+        raise InputError("--study, --artifacts and --out go with --storage (a shared run)")
     folder = RunFolder(args.run)
     folder.require_run()
     folder.lock()
@@ -76,8 +88,15 @@ def add_parser(commands: Any) -> None:
         "fuse", help="fuse a run's models again with another combiner, without searching",
         description="Fuse the finished trials of a run folder again, with another combiner "
         "or other options, without searching again: replaces the run's model.pkl and "
-        "leaderboard.csv. Needs the model library its fit kept in the folder.")
-    p.add_argument("run", metavar="RUN", help="run folder")
+        "leaderboard.csv. Needs the model library its fit kept in the folder. With --storage "
+        "URL --study NAME instead of RUN: fuse every finished trial of a shared run, "
+        "whichever worker ran it, into the run folder --out.")
+    p.add_argument("run", metavar="RUN", nargs="?", help="run folder")
+    from autofuse._cli._shared import add_storage_arguments
+
+    add_storage_arguments(p)
+    p.add_argument("--out", metavar="DIR", help="with --storage: the run folder to write "
+                   "(default ./STUDY.autofuse; an earlier fuse of the same run is replaced)")
     _combiner_options.add_arguments(p, default=DEFAULT_COMBINER)
     noise = p.add_mutually_exclusive_group()
     noise.add_argument("--quiet", action="store_true", help="errors only on stderr")

@@ -23,7 +23,14 @@ REASON_WIDTH = 70
 
 
 def _leaderboard(args: argparse.Namespace, out: TextIO) -> int:
-    board, metric = read_leaderboard(RunFolder(args.run))
+    if args.storage:  # a shared run's trials, as they stand
+        from autofuse._cli._shared import study_board
+
+        _one_of(args)
+        board, metric = study_board(args)
+    else:
+        _one_of(args)
+        board, metric = read_leaderboard(RunFolder(args.run))
     if args.top is not None:
         board = top_trials(board, args.top)
     if args.format == "csv":
@@ -36,10 +43,13 @@ def _leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         columns = [c for c in TABLE_COLUMNS[2:] if c in board.columns]
+        if "worker" in board.columns and board["worker"].fillna("").astype(str).str.len().any():
+            columns.insert(columns.index("status"), "worker")  # a shared run's
         view = board[["model", "learner", metric, *columns]].copy()
         view["reason"] = view["reason"].astype(str).map(
             lambda r: r if len(r) <= REASON_WIDTH else r[:REASON_WIDTH - 3] + "...")
-        text = _left(view, ("model", "learner", "status", "reason")).to_string(
+        text = _left(view, ("model", "learner", "status", "reason",
+                            *(("worker",) if "worker" in view.columns else ()))).to_string(
             index=False, float_format=lambda v: f"{v:.5g}", na_rep="-")
         out.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
     return 0
@@ -64,9 +74,23 @@ def top_trials(board: pd.DataFrame, n: int) -> pd.DataFrame:
     return board[~trial | (trial.cumsum() <= n)]
 
 
+def _one_of(args: argparse.Namespace) -> None:
+    from autofuse._errors import InputError
+
+    if bool(args.run) == bool(args.storage):
+        raise InputError("give either RUN (a run folder) or --storage URL --study NAME (a "
+                         "shared run)")
+
+
 def _report(args: argparse.Namespace, out: TextIO) -> int:
     from autofuse._report import write_report
 
+    _one_of(args)
+    if args.storage:  # fused from the shared study's finished trials, then reported
+        from autofuse._cli._shared import report_of_study
+
+        out.write(f"{report_of_study(args)}\n")
+        return 0
     folder = RunFolder(args.run)
     path = write_report(folder, args.out)
     out.write(f"{path}\n")
@@ -98,12 +122,17 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def add_parsers(commands: Any) -> None:
+    from autofuse._cli._shared import add_storage_arguments
+
     p = commands.add_parser("leaderboard", help="print a run's combiners and trials, best first",
                             description="Print a run's leaderboard: the blend, the best "
                             "single model and every combiner tried (fusion:NAME, with its "
                             "in-sample and outer score), then every trial (finished ones "
-                            "best first).")
-    p.add_argument("run", metavar="RUN", help="run folder")
+                            "best first). With --storage URL --study NAME instead of RUN: "
+                            "the trials of a shared run as they stand, with the worker that "
+                            "ran each.")
+    p.add_argument("run", metavar="RUN", nargs="?", help="run folder")
+    add_storage_arguments(p)
     p.add_argument("--top", type=count_arg, help="show only the N best trials (after the "
                    "blend, best single and combiner rows)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -112,8 +141,10 @@ def add_parsers(commands: Any) -> None:
     p = commands.add_parser("report", help="write a run's HTML report",
                             description="Write a self-contained HTML report of a run "
                             "(needs matplotlib: pip install 'autofuse[report]').")
-    p.add_argument("run", metavar="RUN", help="run folder")
-    p.add_argument("--out", help="file to write (default: RUN/report.html)")
+    p.add_argument("run", metavar="RUN", nargs="?", help="run folder")
+    add_storage_arguments(p)
+    p.add_argument("--out", help="file to write (default: RUN/report.html; with --storage "
+                   "./STUDY-report.html)")
     p.set_defaults(handler=_report)
 
     p = commands.add_parser("plugins", help="list plugins: what each registered, load errors")

@@ -21,9 +21,12 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import random
+import socket
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +37,7 @@ from optuna.trial import TrialState
 
 from autofuse import _workers
 from autofuse._library import Entry, ModelLibrary
+from autofuse.search._heartbeat import Heartbeats, has_heartbeats
 from autofuse.search._sampler import LearnerFilter
 from autofuse.search._study import release_session, sample
 
@@ -56,6 +60,8 @@ MAX_LEARNER_FAILURES = 3
 #: Seconds a learner's ``space()`` may take to sample one configuration (it runs in this
 #: process); one that overruns is disabled for the run.
 SPACE_SECONDS = 2.0
+#: How often (seconds) the run's starter looks whether other workers still run trials.
+OTHERS_POLL_SECONDS = 0.5
 #: How often (seconds) the resident memory of running trials is checked.
 MEMORY_POLL_SECONDS = 0.2
 #: A worker that dies after its resident memory reached this share of the limit is taken to
@@ -92,6 +98,9 @@ class SearchContext:
     threads: int  # per trial
     seed: int | None = None  # random_state of the learners' estimators
     memory_limit: int | None = None  # bytes per trial (None: no limit)
+    #: A shared run's limit on the trials its workers start, all together (counted in the
+    #: study: ``started_trials``); None: no limit beyond this call's ``n_trials``.
+    trial_limit: int | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def payload(self) -> bytes:
@@ -110,6 +119,21 @@ class SearchContext:
             raise ValueError(f"a learner cannot be sent to the workers ({exc}); {hint}") from exc
 
 
+def worker_name() -> str:
+    """This process, as a trial's ``worker`` attribute names it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def started_trials(study: optuna.Study) -> int:
+    """Trials of ``study`` that were started (not waiting), less those failed because their
+    worker died (each is queued again, and its retry counts in its place) and those given
+    back past the run's trial limit."""
+    storage, sid = study._storage, study._study_id
+    stale = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                if t.user_attrs.get("stale") or t.user_attrs.get("surplus"))
+    return storage.get_n_trials(sid) - storage.get_n_trials(sid, TrialState.WAITING) - stale
+
+
 def _json(value: Any) -> Any:
     """Parameters as plain JSON values (numpy scalars to Python)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -122,8 +146,14 @@ class _SpaceTimeout(Exception):
 class _Search:
     def __init__(self, study: optuna.Study, ctx: SearchContext, n_trials: int | None,
                  deadline: float | None, n_jobs: int,
-                 on_trial: Callable[[optuna.trial.FrozenTrial | None], None]) -> None:
+                 on_trial: Callable[[optuna.trial.FrozenTrial | None], None],
+                 wait_for_others: bool = False) -> None:
         self.study, self.ctx = study, ctx
+        # A shared study (heartbeats on): beat for this process's trials, reap everyone's
+        # stale ones; the run's starter waits for the other workers' trials.
+        self.beats = Heartbeats(study) if has_heartbeats(study._storage) else None
+        self.wait_for_others = wait_for_others and self.beats is not None
+        self.worker = worker_name()
         self.n_trials, self.deadline = n_trials, deadline
         self.n_jobs = n_jobs
         self.on_trial = on_trial
@@ -160,7 +190,10 @@ class _Search:
             return False
         if len(self.disabled) >= len(self.ctx.learners):
             return False
-        return self._time_left() > 0
+        if self._time_left() <= 0:
+            return False
+        limit = self.ctx.trial_limit
+        return limit is None or started_trials(self.study) < limit
 
     def _send_data(self, i: int) -> None:
         w = self.workers[i]
@@ -169,8 +202,10 @@ class _Search:
             w.token = self.ctx.token
 
     def _finish(self, run: _Running, state: TrialState, value: float | None = None,
-                reason: str = "", counts: bool = True) -> None:
-        """Tell the study how ``run`` ended. A failure the learner caused (``counts``) may
+                reason: str = "", counts: bool = True,
+                artifacts: dict[str, Any] | None = None) -> None:
+        """Tell the study how ``run`` ended (a finished trial with the ``artifacts`` it
+        published to a shared store). A failure the learner caused (``counts``) may
         disable it; its reason then says so."""
         t = run.trial
         if state == TrialState.COMPLETE:
@@ -182,12 +217,26 @@ class _Search:
                     and run.learner not in self.finished):
                 reason += self._disable(run.learner, f"{self.failures[run.learner]} of its "
                                                      "trials failed and none finished")
-        t.set_user_attr("fit_seconds", run.fit_seconds)
-        t.set_user_attr("predict_seconds", run.predict_seconds)
-        t.set_user_attr("folds_done", run.folds_done)
-        if reason:
-            t.set_user_attr("reason", reason)
-        frozen = self.study.tell(t, value if state == TrialState.COMPLETE else None, state=state)
+        try:
+            t.set_user_attr("fit_seconds", run.fit_seconds)
+            t.set_user_attr("predict_seconds", run.predict_seconds)
+            t.set_user_attr("folds_done", run.folds_done)
+            if reason:
+                t.set_user_attr("reason", reason)
+            if artifacts:
+                t.set_user_attr("artifacts", artifacts)
+            frozen = self.study.tell(t, value if state == TrialState.COMPLETE else None,
+                                     state=state)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # A shared study: another worker found this process silent for longer than the
+            # grace period, failed the trial and queued it again. Its outcome is dropped.
+            log.warning("trial %d (%s) was failed by another worker (no heartbeat in time); "
+                        "its result is dropped", t.number, run.learner)
+            self.ctx.library.entries.pop(t.number, None)
+            self.ctx.library.discard_files(t.number)
+            self.ctx.library.unpublish(artifacts)
+            self.on_trial(None)
+            return
         if state == TrialState.FAIL:
             log.warning("trial %d (%s) failed: %s", t.number, run.learner, reason)
         elif state == TrialState.PRUNED:
@@ -226,8 +275,14 @@ class _Search:
         return box["value"]
 
     def _dispatch(self, i: int) -> None:
-        trial = self.study.ask()
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats go with study.optimize: this loop beats itself.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = self.study.ask()
         self.dispatched += 1
+        if self.beats is not None:
+            self.beats.start(trial)
+            trial.set_user_attr("worker", self.worker)
         try:
             spec, params = self._sample(trial)
         except Exception as exc:  # a plugin's search space that raises, or hangs
@@ -252,6 +307,8 @@ class _Search:
                 f"not run: learner {spec.name!r} is disabled ({self.disabled[spec.name]})"))
             return
         self.failed_to_start = 0
+        if self._over_limit(trial):
+            return
         trial.set_user_attr("learner", spec.name)
         trial.set_user_attr("params", {k: _json(v) for k, v in params.items()})
         n_out = 1 if self.ctx.data.task == "regression" else len(self.ctx.data.classes)
@@ -267,6 +324,22 @@ class _Search:
             self._worker_died(i, run, f"could not reach the worker process: {exc}")
             return
         self.running[i] = run
+
+    def _over_limit(self, trial: optuna.Trial) -> bool:
+        """In a shared run, whether ``trial`` is past the run's trial limit (workers that
+        asked at the same moment each saw room for one more): then it is given back, not
+        run, and does not count; a retry of a dead worker's trial always runs."""
+        limit = self.ctx.trial_limit
+        if limit is None or "retry_of" in trial.user_attrs or started_trials(
+                self.study) <= limit:
+            return False
+        self.dispatched -= 1
+        trial.set_user_attr("surplus", True)
+        trial.set_user_attr("reason", f"not run: other workers started the run's last "
+                                      f"trials at the same moment (its limit: {limit})")
+        self.on_trial(self.study.tell(trial, state=TrialState.FAIL))
+        time.sleep(random.uniform(0.05, 0.5))  # so the next ask is not at the same moment
+        return True
 
     def _worker_died(self, i: int, run: _Running | None, reason: str) -> None:
         self.workers[i] = _workers.replace(self.workers[i])
@@ -333,11 +406,19 @@ class _Search:
         except ValueError as exc:
             self._finish(run, TrialState.FAIL, reason=f"could not score: {exc}")
             return
-        ctx.library.add(Entry(run.trial.number, run.learner, run.params, score, run.oof,
-                              os.path.basename(ctx.library.models_path(run.trial.number)),
+        number = run.trial.number
+        try:  # a shared run: its files go to the shared store before the trial is told
+            artifacts = ctx.library.publish(number, run.oof)
+        except Exception as exc:  # noqa: BLE001 - a store that refuses fails the trial
+            self._finish(run, TrialState.FAIL, counts=False, reason=(
+                f"could not write its outputs to the artifact store: "
+                f"{type(exc).__name__}: {exc}"))
+            return
+        ctx.library.add(Entry(number, run.learner, run.params, score, run.oof,
+                              os.path.basename(ctx.library.models_path(number)),
                               run.fit_seconds, run.predict_seconds))
         self.load_reserve = ctx.library.load_seconds(ctx.metric.greater_is_better)
-        self._finish(run, TrialState.COMPLETE, value=score)
+        self._finish(run, TrialState.COMPLETE, value=score, artifacts=artifacts)
 
     def _receive(self, i: int) -> None:
         run = self.running.get(i)
@@ -358,7 +439,15 @@ class _Search:
             return
         if kind == "fold":
             if run.stopping is None:
-                self._on_fold(i, run, *message[1:])
+                try:
+                    self._on_fold(i, run, *message[1:])
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Another worker of a shared study failed it as stale (this process
+                    # was silent past the grace period) and queued it again: stop it.
+                    run.stopping = "failed by another worker"
+                    self.workers[i].conn.send("stop")
+                    log.warning("trial %d (%s) was failed by another worker (no heartbeat "
+                                "in time); stopped here", run.trial.number, run.learner)
             else:  # pragma: no cover - stop already sent
                 self.workers[i].conn.send("stop")
             return
@@ -389,12 +478,18 @@ class _Search:
                 if len(self.disabled) >= len(self.ctx.learners) and not self.running:
                     log.error("stopping the search: every learner was disabled")
                     break
-                if not self.running:
-                    break
                 left = self._time_left()
+                if not self.running:
+                    if left > 0 and self._others_running():
+                        self.beats.tick([])  # reaps the trials of workers that died
+                        time.sleep(min(left, OTHERS_POLL_SECONDS))
+                        continue
+                    break
                 if left <= 0:
                     self._stop_all("stopped at the time limit")
                     break
+                if self.beats is not None:
+                    self.beats.tick([run.trial for run in self.running.values()])
                 conns = {self.workers[i].conn: i for i in self.running}
                 poll = MEMORY_POLL_SECONDS if self.ctx.memory_limit else 1.0
                 for conn in wait(list(conns), timeout=min(left, self._until_cap(), poll)):
@@ -408,6 +503,14 @@ class _Search:
         finally:
             self.study.sampler = sampler
             _workers.POOL.release(self.workers)
+
+    def _others_running(self) -> bool:
+        """Whether the run's starter should wait: other workers of the shared study still
+        run trials (a dead one's are reaped by the heartbeats, and may be run here)."""
+        if not self.wait_for_others:
+            return False
+        storage = self.study._storage
+        return storage.get_n_trials(self.study._study_id, TrialState.RUNNING) > 0
 
     def _watch_memory(self) -> None:
         """Fail the trials whose worker holds more than the memory limit."""
@@ -459,7 +562,10 @@ class _Search:
 
 def run_search(study: optuna.Study, ctx: SearchContext, *, n_trials: int | None,
                deadline: float | None, n_jobs: int,
-               on_trial: Callable[[Any], None] = lambda t: None) -> None:
-    """Run trials until ``n_trials`` more were started or ``deadline`` (a
-    ``time.monotonic()`` value) passed; finished ones go to ``ctx.library``."""
-    _Search(study, ctx, n_trials, deadline, n_jobs, on_trial).run()
+               on_trial: Callable[[Any], None] = lambda t: None,
+               wait_for_others: bool = False) -> None:
+    """Run trials until ``n_trials`` more were started (or, in a shared run, the study holds
+    ``ctx.trial_limit``) or ``deadline`` (a ``time.monotonic()`` value) passed; finished ones
+    go to ``ctx.library``. With ``wait_for_others`` (the starter of a shared run), then wait
+    until no other worker runs a trial, or the deadline."""
+    _Search(study, ctx, n_trials, deadline, n_jobs, on_trial, wait_for_others).run()

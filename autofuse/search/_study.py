@@ -70,33 +70,77 @@ def _shown(storage: Any) -> str:
     return repr(storage)
 
 
-def open_study(storage: Any, metric: RunMetric, fingerprint: str,
-               random_state: int | None, n_jobs: int) -> tuple[optuna.Study, bool]:
-    """Create the study, or reopen the one ``storage`` holds (refusing one made for other
-    data, metric or folds). Returns the study and whether it was resumed. A storage that
-    cannot be opened (an unknown database, a directory that does not exist, a missing
-    driver, an object that is not a storage) is a ``ValueError`` naming it and the cause."""
-    if storage is not None and not isinstance(storage, (str, optuna.storages.BaseStorage)):
-        raise ValueError(f"storage must be None, an Optuna storage URL such as "
-                         f"'sqlite:///run.db' or an optuna.storages object; got "
-                         f"{type(storage).__name__} {storage!r}")
+def sampler_and_pruner(random_state: int | None, n_jobs: int
+                       ) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
+    """The run's sampler (TPE, with the constant liar when trials run in parallel) and
+    pruner."""
     sampler = optuna.samplers.TPESampler(seed=random_state, n_startup_trials=10,
                                          constant_liar=n_jobs > 1)
     pruner = optuna.pruners.PercentilePruner(PRUNE_PERCENTILE,
                                              n_startup_trials=PRUNE_STARTUP_TRIALS)
+    return sampler, pruner
+
+
+def storage_of(storage: Any) -> Any:
+    """What Optuna is handed for ``storage``: a database server's URL becomes an
+    ``RDBStorage`` with heartbeats (workers share its studies); anything else as it is.
+    A storage that cannot be opened is a ``ValueError`` naming it and the cause."""
+    from autofuse.search._heartbeat import is_server_url, server_storage
+
+    if storage is not None and not isinstance(storage, (str, optuna.storages.BaseStorage)):
+        raise ValueError(f"storage must be None, an Optuna storage URL such as "
+                         f"'sqlite:///run.db' or an optuna.storages object; got "
+                         f"{type(storage).__name__} {storage!r}")
+    if not is_server_url(storage):
+        return storage
     try:
-        study = optuna.create_study(storage=storage, study_name=STUDY_NAME if storage else None,
+        return server_storage(storage)
+    except Exception as exc:
+        raise ValueError(f"storage {_shown(storage)} could not be opened: "
+                         f"{type(exc).__name__}: {_first_line(exc)}{_driver_hint(exc)}"
+                         ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _driver_hint(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError) and "psycopg" in str(exc):
+        return " (the PostgreSQL driver: pip install 'autofuse[postgres]')"
+    return ""
+
+
+def open_study(storage: Any, metric: RunMetric, fingerprint: str,
+               random_state: int | None, n_jobs: int, study_name: str = STUDY_NAME
+               ) -> tuple[optuna.Study, bool]:
+    """Create the study, or reopen the one ``storage`` holds under ``study_name`` (refusing
+    one made for other data, metric or folds). Returns the study and whether it was
+    resumed. A storage that cannot be opened (an unknown database, a directory that does
+    not exist, a missing driver, an object that is not a storage) is a ``ValueError``
+    naming it and the cause. The study's objective is named after the metric (as
+    optuna-dashboard shows it)."""
+    sampler, pruner = sampler_and_pruner(random_state, n_jobs)
+    try:
+        study = optuna.create_study(storage=storage_of(storage),
+                                    study_name=study_name if storage else None,
                                     load_if_exists=storage is not None,
                                     direction=metric.direction, sampler=sampler, pruner=pruner)
-    except Exception as exc:
-        cause = (str(exc).strip().splitlines() or [""])[0]
+    except ValueError as exc:
+        if "could not be opened" in str(exc):
+            raise
         raise ValueError(f"storage {_shown(storage)} could not be opened: "
-                         f"{type(exc).__name__}: {cause}") from exc
+                         f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    except Exception as exc:
+        raise ValueError(f"storage {_shown(storage)} could not be opened: "
+                         f"{type(exc).__name__}: {_first_line(exc)}{_driver_hint(exc)}"
+                         ) from exc
     saved = study.user_attrs.get("fingerprint")
     if saved is None:
         study.set_user_attr("fingerprint", fingerprint)
         study.set_user_attr("metric", metric.name)
         study.set_user_attr("task", metric.task)
+        name_objective(study, metric.name)
         return study, False
     if saved != fingerprint:
         raise ValueError(
@@ -105,6 +149,16 @@ def open_study(storage: Any, metric: RunMetric, fingerprint: str,
             f"{study.user_attrs.get('metric')!r} on a {study.user_attrs.get('task')} task). "
             "Use a new storage for new data, or the same inputs to resume")
     return study, True
+
+
+def name_objective(study: optuna.Study, metric: str) -> None:
+    """Name the study's objective after the metric (optuna-dashboard shows "Objective 0"
+    otherwise)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental in some Optuna versions
+        study.set_metric_names([metric])
 
 
 def release_session(study: optuna.Study) -> None:
