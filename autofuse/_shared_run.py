@@ -68,7 +68,7 @@ def record_run(study: optuna.Study, store: Any, location: Any, ctx: Any, *,
     """Record (or, for a resumed run, renew) the run in ``study``: the context artifact is
     written once, the deadline (``time.monotonic()`` value) and the trial limit for this
     call. Returns the record, after setting ``ctx.trial_limit``."""
-    from autofuse.search._runner import started_trials
+    from autofuse.search._heartbeat import started_trials
 
     run = study.user_attrs.get(RUN_ATTR)
     if run is None:

@@ -11,6 +11,10 @@ with that reason and marked ``stale`` (it does not count against the run's trial
 and its configuration is queued once more (``requeue``), for whichever worker asks next.
 Any worker may reap; the storage lets only one of them fail a given trial.
 
+The run's trial limit is counted in the study too (``started_trials``): trials started,
+less those a dead worker left (their retries count instead) and those given back past the
+limit, which the study lists as ``uncounted:N`` user attributes.
+
 A study in a server database (PostgreSQL, MySQL) gets heartbeats; SQLite and memory
 studies belong to one process, and a resumed run fails their running trials at once
 (``autofuse._api._resume``).
@@ -83,6 +87,28 @@ def configuration(trial: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
     return dict(params) if "learner" in params else None
 
 
+def started_trials(study: optuna.Study) -> int:
+    """Trials of ``study`` that were started (not waiting), less those failed because their
+    worker died (each is queued again, and its retry counts in its place) and those given
+    back past the run's trial limit."""
+    storage, sid = study._storage, study._study_id
+    uncounted = sum(1 for key in storage.get_study_user_attrs(sid)
+                    if key.startswith(UNCOUNTED))
+    return storage.get_n_trials(sid) - storage.get_n_trials(sid, TrialState.WAITING) - uncounted
+
+
+#: Prefix of the study's user attributes that name the trials a shared run's trial limit
+#: does not count (``uncounted:N``: a dead worker's, whose retry counts instead, or one
+#: given back past the limit). Three small queries count the started trials this way,
+#: where reading the failed trials' attributes grew with the study.
+UNCOUNTED = "uncounted:"
+
+
+def uncount(study: optuna.Study, number: int, why: str) -> None:
+    """Leave trial ``number`` out of ``started_trials``."""
+    study._storage.set_study_user_attr(study._study_id, f"{UNCOUNTED}{number}", why)
+
+
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
     """Queue ``trial``'s configuration once more, unless it was itself such a retry (in case
     it is what killed its worker) or stopped before it had one. True if queued."""
@@ -120,6 +146,7 @@ def reap_stale(study: optuna.Study) -> list[int]:
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker failed it first, or it just finished
+        uncount(study, trial.number, "its worker died")
         frozen = storage.get_trial(trial_id)
         requeue(study, frozen)
         failed.append(frozen.number)

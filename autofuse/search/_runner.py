@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 
 from autofuse import _workers
 from autofuse._library import Entry, ModelLibrary
-from autofuse.search._heartbeat import Heartbeats, has_heartbeats
+from autofuse.search._heartbeat import Heartbeats, has_heartbeats, started_trials, uncount
 from autofuse.search._sampler import LearnerFilter
 from autofuse.search._study import release_session, sample
 
@@ -122,16 +122,6 @@ class SearchContext:
 def worker_name() -> str:
     """This process, as a trial's ``worker`` attribute names it: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def started_trials(study: optuna.Study) -> int:
-    """Trials of ``study`` that were started (not waiting), less those failed because their
-    worker died (each is queued again, and its retry counts in its place) and those given
-    back past the run's trial limit."""
-    storage, sid = study._storage, study._study_id
-    stale = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                if t.user_attrs.get("stale") or t.user_attrs.get("surplus"))
-    return storage.get_n_trials(sid) - storage.get_n_trials(sid, TrialState.WAITING) - stale
 
 
 def _json(value: Any) -> Any:
@@ -334,6 +324,7 @@ class _Search:
                 self.study) <= limit:
             return False
         self.dispatched -= 1
+        uncount(self.study, trial.number, "given back past the trial limit")
         trial.set_user_attr("surplus", True)
         trial.set_user_attr("reason", f"not run: other workers started the run's last "
                                       f"trials at the same moment (its limit: {limit})")
