@@ -19,12 +19,13 @@ and metric, which workers start from).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import uuid
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 #: Bytes read or written at a time.
 CHUNK = 1 << 20
@@ -51,20 +52,10 @@ class FolderStore:
             raise ArtifactNotFound(f"artifact {artifact_id!r} not found in {self.path}") from exc
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        final = self._file(artifact_id)
-        tmp = f"{final}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(content_body, f, CHUNK)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.remove(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        with _whole(self._file(artifact_id)) as f:
+            shutil.copyfileobj(content_body, f, CHUNK)
+            f.flush()
+            os.fsync(f.fileno())
 
     def remove(self, artifact_id: str) -> None:
         from optuna.artifacts.exceptions import ArtifactNotFound
@@ -89,12 +80,13 @@ def open_store(location: Any, *, create: bool = False) -> Any:
                          f"store; got {type(location).__name__} {location!r}")
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://"):].partition("/")
-        try:
-            from optuna.artifacts import Boto3ArtifactStore
-            import boto3  # noqa: F401 - the store needs it
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:
             raise ValueError(f"the artifact store {location} needs boto3: pip install "
-                             "'autofuse[s3]'") from None
+                             "'autofuse[s3]'")
+        from optuna.artifacts import Boto3ArtifactStore
+
         return _Prefixed(Boto3ArtifactStore(bucket), prefix.strip("/"))
     if "://" in location:
         raise ValueError(f"unknown artifact store {location!r}: give a folder every worker "
@@ -160,17 +152,25 @@ def put_file(store: Any, artifact_id: str, path: str) -> tuple[int, str]:
 def get_file(store: Any, artifact_id: str, path: str, sha256: str | None = None) -> None:
     """Copy ``artifact_id`` to ``path`` (replaced whole); with ``sha256``, a copy whose
     checksum differs is refused (ValueError) and not left behind."""
-    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     digest = hashlib.sha256()
-    try:
-        with store.open_reader(artifact_id) as src, open(tmp, "wb") as dst:
-            while block := src.read(CHUNK):
-                digest.update(block)
-                dst.write(block)
+    with _whole(path) as dst, store.open_reader(artifact_id) as src:
+        while block := src.read(CHUNK):
+            digest.update(block)
+            dst.write(block)
         if sha256 is not None and digest.hexdigest() != sha256:
             raise ValueError(f"artifact {artifact_id!r} is corrupted: its SHA-256 is "
                              f"{digest.hexdigest()[:12]}..., the run recorded "
                              f"{sha256[:12]}...")
+
+
+@contextlib.contextmanager
+def _whole(path: str) -> Iterator[BinaryIO]:
+    """A file written under a temporary name beside ``path`` and renamed to it once the
+    block ends; removed, and ``path`` left as it was, if the block raises."""
+    tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "wb") as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -191,7 +191,7 @@ class FusedModel:
                                     self._random_state, threads)
         with open(context, "rb") as f:
             saved = pickle.load(f)
-        store = ModelLibrary(directory)
+        store = ModelLibrary(directory, store=_shared_store(self.study_))
         for t in self.study_.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             store.restore_trial(t)
         start = time.monotonic()
@@ -276,6 +276,20 @@ class FusedModel:
         payload = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
         _model_file.write(path, payload, {"format": SAVE_FORMAT, "versions": self.versions_},
                           key)
+
+
+def _shared_store(study: Any) -> Any:
+    """A shared run's artifact store, where the study records one this machine reaches
+    (the fold models of trials this process never loaded are fetched from it); else None."""
+    location = study.user_attrs.get("autofuse_run", {}).get("artifacts")
+    if location is None:
+        return None
+    from autofuse._artifacts import open_store
+
+    try:
+        return open_store(location)
+    except ValueError:
+        return None
 
 
 def save_context(directory: str, frame: pd.DataFrame, target: np.ndarray,

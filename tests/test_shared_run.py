@@ -83,6 +83,25 @@ def test_the_folder_store_never_shows_half_a_file(tmp_path):
         store.write("../escape", io.BytesIO(b""))
 
 
+def test_an_artifact_store_that_cannot_be_opened_says_what_to_do(tmp_path):
+    import importlib.util
+
+    from autofuse._artifacts import open_store
+
+    with pytest.raises(ValueError, match="is not a folder on this machine.*--artifacts"):
+        open_store(str(tmp_path / "not-mounted"))
+    assert isinstance(open_store(str(tmp_path / "new"), create=True), FolderStore)
+    with pytest.raises(ValueError, match="unknown artifact store 'ftp://host/x'"):
+        open_store("ftp://host/x")
+    with pytest.raises(ValueError, match="must be a folder path, an s3:// URL or an Optuna"):
+        open_store(42)
+    store = FolderStore(str(tmp_path))
+    assert open_store(store) is store  # any object with Optuna's artifact-store methods
+    if importlib.util.find_spec("boto3") is None:
+        with pytest.raises(ValueError, match=r"needs boto3: pip install 'autofuse\[s3\]'"):
+            open_store("s3://bucket/runs")
+
+
 def test_artifacts_without_a_database_server_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     X, y = _table()
@@ -140,6 +159,17 @@ def test_a_shared_run_fuses_like_one_process_and_shows_in_the_dashboard(
     np.testing.assert_allclose(cli.predict_proba(X), model.predict_proba(X), atol=1e-12)
     assert main(["leaderboard", str(out)]) == 0
     assert "blend" in capsys.readouterr().out
+    # that folder fuses again without the database: the trials' models not copied yet come
+    # from the store
+    for copied in (out / "library").glob("trial-*.models.pkl"):
+        copied.unlink()  # so every member's models must come from the store
+    assert main(["fuse", str(out), "--combiner", "average", "--combiner-option", "k=2",
+                 "--quiet"]) == 0
+    averaged = autofuse.load(str(out / "model.pkl"))
+    assert averaged.combiner_ == "average" and len(averaged.members) == 2
+    assert {f"trial-{m.trial}.models.pkl" for m in averaged.members} <= {
+        p.name for p in (out / "library").glob("trial-*.models.pkl")}
+    assert averaged.predict_proba(X).shape == (len(X), 2)
     page = tmp_path / "shared.html"
     assert main(["report", "--storage", postgres_url, "--study", "s", "--out", str(page)]) == 0
     assert page.read_text().lstrip().lower().startswith("<!doctype html")

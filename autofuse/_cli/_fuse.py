@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from autofuse._cli import _combiner_options
 from autofuse._cli._fit import (DEFAULTS, Logs, begin_call, blend_line, end_call,
@@ -56,11 +56,8 @@ def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> in
     model = load_model(folder.path)
     name = args.combiner or DEFAULT_COMBINER
     options = args.combiner_options or {}
-    call = begin_call(folder, record, "fuse", combiner=name,
-                      combiner_options=options or None)
-    logs = Logs(folder, 0 if args.quiet else 2 if args.verbose else 1)
-    start = time.monotonic()
-    try:
+
+    def make() -> Any:
         log.info("fusing the model library of %s again with %r%s", folder.path, name,
                  f", options {options}" if options else "")
         with input_errors():  # an unknown combiner or option, a library not kept
@@ -68,6 +65,24 @@ def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> in
         if getattr(fused, "target_name_", None) is None:
             # predict names its column, and leaves DATA's target out, by the target's name
             fused.target_name_ = getattr(model, "target_name_", None)
+        return fused
+
+    fuse_call(folder, record, args, make, out, combiner=name,
+              combiner_options=options or None)
+    return 0
+
+
+def fuse_call(folder: RunFolder, record: dict[str, Any], args: argparse.Namespace,
+              make: Callable[[], Any], out: TextIO | None, **options: Any) -> Any:
+    """One ``fuse`` call on a locked run folder: recorded in run.json (``options`` with it)
+    and run.log, the model ``make()`` returns written (model.pkl, leaderboard.csv) and
+    described in run.json's result; a failure recorded, and raised. Returns the model."""
+    call = begin_call(folder, record, "fuse", **options)
+    logs = Logs(folder, 0 if getattr(args, "quiet", False) else
+                2 if getattr(args, "verbose", False) else 1)
+    start = time.monotonic()
+    try:
+        fused = make()
         write_outputs(folder, fused)
     except BaseException as exc:
         record_failure(folder, record, call, start, exc, logs, "the fusion failed")
@@ -78,9 +93,10 @@ def _fuse_locked(args: argparse.Namespace, out: TextIO, folder: RunFolder) -> in
     result = record["result"] = result_of(fused)
     record["versions"] = fused.versions_
     folder.write(record)
-    out.write(f"run folder: {folder.path}\n{blend_line(result)}"
-              f"model: {folder.model_path}\n")
-    return 0
+    if out is not None:
+        out.write(f"run folder: {folder.path}\n{blend_line(result)}"
+                  f"model: {folder.model_path}\n")
+    return fused
 
 
 def add_parser(commands: Any) -> None:

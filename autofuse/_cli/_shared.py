@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Any, TextIO
 
 from autofuse._errors import InputError, input_errors
@@ -80,8 +79,8 @@ def _own_table(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def fuse_to_folder(args: argparse.Namespace, out_dir: str, out: TextIO | None) -> RunFolder:
     """Fuse the shared study's finished trials into the run folder ``out_dir``."""
-    from autofuse._cli._fit import (DEFAULTS, Logs, begin_call, end_call, now, record_failure,
-                                    result_of, write_outputs)
+    from autofuse._cli._fit import DEFAULTS, now
+    from autofuse._cli._fuse import fuse_call
     from autofuse._distributed import fuse
 
     folder = RunFolder(out_dir)
@@ -101,29 +100,15 @@ def fuse_to_folder(args: argparse.Namespace, out_dir: str, out: TextIO | None) -
         record = {"created": now(), "config": config, "data": {}, "runs": []}
     folder.lock()
     try:
-        call = begin_call(folder, record, "fuse", storage=args.storage, study=study,
-                          combiner=config["combiner"],
-                          combiner_options=config["combiner_options"] or None)
-        logs = Logs(folder, 0 if getattr(args, "quiet", False) else
-                    2 if getattr(args, "verbose", False) else 1)
-        start = time.monotonic()
-        try:
-            model = fuse(args.storage, study, combiner=config["combiner"],
-                         combiner_options=config["combiner_options"],
-                         artifacts=args.artifacts, library=folder.library_dir)
-            write_outputs(folder, model)
-        except BaseException as exc:
-            record_failure(folder, record, call, start, exc, logs, "the fusion failed")
-            raise
-        finally:
-            logs.close()
-        end_call(call, start)
-        run = model.study_.user_attrs.get("autofuse_run", {})
-        record["data"] = {"file": run.get("table", {}).get("path"),
-                          "sha256": run.get("table", {}).get("sha256"),
-                          "rows": run.get("table", {}).get("rows")}
-        record["result"] = result_of(model)
-        record["versions"] = model.versions_
+        model = fuse_call(
+            folder, record, args, lambda: fuse(
+                args.storage, study, combiner=config["combiner"],
+                combiner_options=config["combiner_options"], artifacts=args.artifacts,
+                library=folder.library_dir),
+            None, storage=args.storage, study=study, combiner=config["combiner"],
+            combiner_options=config["combiner_options"] or None)
+        table = model.study_.user_attrs.get("autofuse_run", {}).get("table", {})
+        record["data"] = {k: table.get(k) for k in ("path", "sha256", "rows")}
         folder.write(record)
     finally:
         folder.unlock()
