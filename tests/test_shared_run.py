@@ -283,6 +283,19 @@ def test_three_workers_share_a_run_and_a_killed_one_loses_nothing(postgres_url, 
         assert killed is not None, "the first worker never ran a trial"
         victim.wait(timeout=30)
 
+        # SIGTERM (a scheduler stopping a job) stops the second worker as Ctrl-C would:
+        # its trial fails "interrupted" and goes back to the queue, and it exits 143
+        stopped, second = None, workers[1]
+        while stopped is None and time.monotonic() < deadline and second.poll() is None:
+            t = _running_trial_of(postgres_url, second.pid, n_folds=5)
+            if t is not None:
+                second.send_signal(signal.SIGTERM)
+                stopped = t.number
+            time.sleep(0.05)
+        second.communicate(timeout=60)
+        assert stopped is not None, "the second worker never ran a trial"
+        assert second.returncode == 143
+
         # resuming the run in another process while the workers run fails none of their
         # live trials (it fuses what finished so far, and leaves the run's budget be)
         X_, y_ = _read(data)
@@ -295,10 +308,9 @@ def test_three_workers_share_a_run_and_a_killed_one_loses_nothing(postgres_url, 
 
         out, err = starter.communicate(timeout=300)
         assert starter.returncode == 0, err
-        for w in workers[1:]:
-            w_out, w_err = w.communicate(timeout=120)
-            assert w.returncode == 0, w_err
-            assert "trials done" in w_out
+        w_out, w_err = workers[2].communicate(timeout=120)
+        assert workers[2].returncode == 0, w_err
+        assert "trials done" in w_out
     finally:
         for p in [starter, *workers]:
             if p.poll() is None:
@@ -320,9 +332,15 @@ def test_three_workers_share_a_run_and_a_killed_one_loses_nothing(postgres_url, 
     # in its place, and none is left running
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert not [t for t in trials if t.user_attrs.get("reason", "").startswith("interrupted")]
-    started = [t for t in trials if t.state != TrialState.WAITING
-               and not t.user_attrs.get("stale") and not t.user_attrs.get("surplus")]
+    uncounted = {int(k.split(":")[1]) for k in study.user_attrs if k.startswith("uncounted:")}
+    assert killed in uncounted
+    started = [t for t in trials if t.state != TrialState.WAITING and t.number not in uncounted]
     assert len(started) == n_trials
+    # the SIGTERMed worker's trial, queued again and run
+    assert "interrupted; queued again" in by_number[stopped].user_attrs["reason"]
+    assert stopped in uncounted
+    assert [t.state for t in trials if t.user_attrs.get("retry_of") == stopped] in (
+        [TrialState.COMPLETE], [TrialState.PRUNED])
     assert len({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}) >= 3
     done = sorted(t.number for t in trials if t.state == TrialState.COMPLETE)
     files = sorted(os.listdir(artifacts))

@@ -45,10 +45,16 @@ def _run_worker(args: argparse.Namespace, out: TextIO) -> int:
     X = y = None
     if args.data:
         X, y = _own_table(args)
+    from autofuse._cli._fit import _catch_sigterm, _release_sigterm
+
     verbose = 0 if args.quiet else 2 if args.verbose else 1
-    report = worker(args.storage, _study(args), artifacts=args.artifacts, X=X, y=y,
-                    n_jobs=args.jobs, memory_limit=args.memory_limit,
-                    max_disk=args.max_disk, wait=args.wait, verbose=verbose)
+    _catch_sigterm()  # SIGTERM (a scheduler) stops it as Ctrl-C does: its trials go back
+    try:
+        report = worker(args.storage, _study(args), artifacts=args.artifacts, X=X, y=y,
+                        n_jobs=args.jobs, memory_limit=args.memory_limit,
+                        max_disk=args.max_disk, wait=args.wait, verbose=verbose)
+    finally:
+        _release_sigterm()
     t = report["trials"]
     out.write(f"worker {report['worker']}: {t['done']} trials done, {t['stopped']} stopped, "
               f"{t['failed']} failed in {report['seconds']:.1f} s; "

@@ -37,7 +37,8 @@ from optuna.trial import TrialState
 
 from autofuse import _workers
 from autofuse._library import Entry, ModelLibrary
-from autofuse.search._heartbeat import Heartbeats, has_heartbeats, started_trials, uncount
+from autofuse.search._heartbeat import (Heartbeats, has_heartbeats, requeue,
+                                        started_trials, uncount)
 from autofuse.search._sampler import LearnerFilter
 from autofuse.search._study import release_session, sample
 
@@ -489,7 +490,7 @@ class _Search:
                 self._watch_memory()
         except BaseException:
             release_session(self.study)  # an interruption may have cut a query short
-            self._stop_all("the run was interrupted")
+            self._stop_all("the run was interrupted", give_back=True)
             raise
         finally:
             self.study.sampler = sampler
@@ -540,15 +541,31 @@ class _Search:
                     f"stopped after {now - run.started:.1f} s: a trial may take at most half "
                     f"of the search time ({self.trial_cap:.1f} s)"))
 
-    def _stop_all(self, reason: str) -> None:
+    def _stop_all(self, reason: str, give_back: bool = False) -> None:
         """Kill every running trial's worker. No fresh worker replaces them now: starting
         one (an interpreter importing scikit-learn) would take CPU from fusion; the pool
-        starts them when the next fit needs them."""
+        starts them when the next fit needs them. With ``give_back`` (this process was
+        interrupted) in a shared study, each trial is queued again for another worker, and
+        does not count against the run's trial limit."""
         for i, run in list(self.running.items()):
             self.workers[i].kill()
             self.running.pop(i)
             if run.stopping is None:
+                if give_back and self.beats is not None:
+                    reason = f"{reason}; queued again for another worker"
                 self._finish(run, TrialState.FAIL, reason=reason, counts=False)
+                if give_back and self.beats is not None:
+                    self._give_back(run.trial)
+
+    def _give_back(self, trial: optuna.Trial) -> None:
+        """Queue an interrupted trial of a shared study again (best effort: an interruption
+        may have cut the database connection)."""
+        try:
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            if requeue(self.study, frozen):
+                uncount(self.study, frozen.number, "its worker was interrupted")
+        except Exception as exc:  # noqa: BLE001 - the heartbeats reap what is left
+            log.warning("trial %d could not be queued again: %s", trial.number, exc)
 
 
 def run_search(study: optuna.Study, ctx: SearchContext, *, n_trials: int | None,
