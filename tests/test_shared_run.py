@@ -102,6 +102,25 @@ def test_an_artifact_store_that_cannot_be_opened_says_what_to_do(tmp_path):
             open_store("s3://bucket/runs")
 
 
+def test_a_database_without_its_driver_or_server_is_refused_before_any_trial(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    X, y = _table()
+    with pytest.raises(ValueError, match=r"could not be opened: ImportError.*pip install "
+                                         r"'autofuse\[postgres\]'"):
+        autofuse.fit(X, y, n_trials=1, storage="postgresql+pg8000://u@127.0.0.1:1/x",
+                     verbose=0)
+    import importlib.util
+
+    error = "OperationalError" if importlib.util.find_spec("psycopg") else "ImportError"
+    with pytest.raises(ValueError, match=r"'postgresql://u:\*\*\*@127.0.0.1:1/x' could not "
+                                         rf"be opened: {error}"):
+        autofuse.fit(X, y, n_trials=1, storage="postgresql://u:secret@127.0.0.1:1/x",
+                     verbose=0)
+    with pytest.raises(ValueError, match="could not be opened"):
+        autofuse.worker("postgresql://u@127.0.0.1:1/x", "s", wait=0, verbose=0)
+
+
 def test_artifacts_without_a_database_server_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     X, y = _table()

@@ -97,16 +97,17 @@ def storage_of(storage: Any) -> Any:
         return server_storage(storage)
     except Exception as exc:
         raise ValueError(f"storage {_shown(storage)} could not be opened: "
-                         f"{type(exc).__name__}: {_first_line(exc)}{_driver_hint(exc)}"
-                         ) from exc
+                         f"{type(exc).__name__}: {_first_line(exc)}"
+                         f"{_driver_hint(exc, storage)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0]
 
 
-def _driver_hint(exc: BaseException) -> str:
-    if isinstance(exc, ModuleNotFoundError) and "psycopg" in str(exc):
+def _driver_hint(exc: BaseException, storage: Any = None) -> str:
+    postgres = isinstance(storage, str) and storage.startswith("postgresql")
+    if isinstance(exc, ImportError) and (postgres or "psycopg" in str(exc)):
         return " (the PostgreSQL driver: pip install 'autofuse[postgres]')"
     return ""
 
@@ -133,8 +134,8 @@ def open_study(storage: Any, metric: RunMetric, fingerprint: str,
                          f"{type(exc).__name__}: {_first_line(exc)}") from exc
     except Exception as exc:
         raise ValueError(f"storage {_shown(storage)} could not be opened: "
-                         f"{type(exc).__name__}: {_first_line(exc)}{_driver_hint(exc)}"
-                         ) from exc
+                         f"{type(exc).__name__}: {_first_line(exc)}"
+                         f"{_driver_hint(exc, storage)}") from exc
     saved = study.user_attrs.get("fingerprint")
     if saved is None:
         study.set_user_attr("fingerprint", fingerprint)
