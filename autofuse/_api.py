@@ -345,8 +345,6 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
     try:
         if resumed:
             _resume(study, library)
-        if n_trials != 0:  # a call that only fuses again queues nothing
-            enqueue_portfolio(study, specs)
         ctx = SearchContext(frame, target, data, folds, specs, run_metric_, library, threads,
                             seed=random_state, memory_limit=trial_memory)
         if shared and n_trials != 0:  # (a call that only fuses leaves the run's budget be)
@@ -356,6 +354,8 @@ def _fit(X: Any, y: Any, *, budget: Budget, n_trials: int | None, metric: Any,
                 record_run(study, store, location, ctx, deadline=budget.search_deadline,
                            n_trials=n_trials, table_path=table_path,
                            target_name=getattr(y, "name", None))
+        if n_trials != 0:  # a call that only fuses again queues nothing
+            enqueue_portfolio(study, specs)
         earlier = [t.value for t in study.get_trials(deepcopy=False,
                                                      states=(TrialState.COMPLETE,))]
         progress = Progress(verbose, n_trials, budget.search_deadline, run_metric_,

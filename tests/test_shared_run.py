@@ -206,6 +206,14 @@ def test_a_worker_with_another_table_or_version_is_refused(postgres_url, tmp_pat
     study = _study(postgres_url)
     before = len(study.trials)
 
+    # the run's starter resuming with other learners than its workers fit
+    with pytest.raises(ValueError, match=r"searches the learners \['naive_bayes'\]; a call "
+                                         "that resumes it must search the same"):
+        autofuse.fit(X, y, storage=postgres_url, study_name="s", n_trials=1,
+                     time_limit=None, learners=["linear"], artifacts=str(tmp_path / "a"),
+                     n_jobs=1, verbose=0)
+    assert len(_study(postgres_url).trials) == before  # nothing queued
+
     # another table: one value changed
     other = pd.concat([X, y], axis=1)
     other.iloc[0, 0] = other.iloc[1, 0]
