@@ -106,6 +106,9 @@ def worker(storage: str, study_name: str = STUDY_NAME, *, artifacts: Any = None,
             if deadline is None or deadline > time.monotonic():
                 run_search(study, ctx, n_trials=None, deadline=deadline, n_jobs=n_jobs,
                            on_trial=tally)
+            else:
+                log.log(PROGRESS, "the run's search ended %.0f s ago: nothing to do",
+                        time.monotonic() - deadline)
         finally:
             _remove(cache)  # this worker's cache: the store keeps what it finished
         return tally.finish()
