@@ -395,3 +395,22 @@ def test_three_workers_share_a_run_and_a_killed_one_loses_nothing(postgres_url, 
                           combiner="caruana", random_state=0, verbose=0)
     pd.testing.assert_series_equal(single.weights_, model.weights_)
     np.testing.assert_allclose(single.predict_proba(X_), model.predict_proba(X_), atol=1e-12)
+
+
+def test_any_optuna_artifact_store_can_hold_a_shared_run(postgres_url, tmp_path, monkeypatch):
+    from optuna.artifacts import FileSystemArtifactStore
+
+    monkeypatch.chdir(tmp_path)
+    X, y = _table()
+    (tmp_path / "store").mkdir()
+    store = FileSystemArtifactStore(str(tmp_path / "store"))  # Optuna's own, as an object
+    model = autofuse.fit(X, y, storage=postgres_url, study_name="objects", n_trials=3,
+                         time_limit=None, learners=["naive_bayes", "linear"],
+                         combiner="caruana", artifacts=store, n_jobs=1, verbose=0)
+    assert _study(postgres_url, "objects").user_attrs[RUN_ATTR]["artifacts"] is None
+    # the study cannot say where an object is: every other process is given it
+    with pytest.raises(ValueError, match="give it to this process too"):
+        autofuse.fuse(postgres_url, "objects", verbose=0)
+    again = autofuse.fuse(postgres_url, "objects", combiner="caruana", artifacts=store,
+                          verbose=0)
+    np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X), atol=1e-12)
