@@ -15,6 +15,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from autofuse import plugins
+from autofuse._artifacts import safe_name
 
 from autofuse._budget import Budget
 from autofuse._core._greedy import default_threads
@@ -127,15 +128,9 @@ def _library_dir(storage: Any, study_name: str = STUDY_NAME) -> str | None:
     if isinstance(url, str) and url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         return path + (".library" if study_name == STUDY_NAME else
-                       f".{_safe(study_name)}.library")
+                       f".{safe_name(study_name)}.library")
     key = hashlib.sha256(f"{url or id(storage)}\x1f{study_name}".encode()).hexdigest()[:12]
     return os.path.abspath(f"autofuse-library-{key}")
-
-
-def _safe(name: str) -> str:
-    from autofuse._artifacts import safe_name
-
-    return safe_name(name)
 
 
 @contextmanager

@@ -120,7 +120,7 @@ class _Prefixed:
         self.store.remove(self._id(artifact_id))
 
 
-def describe(location: Any) -> str | None:
+def location_of(location: Any) -> str | None:
     """What a run records of its store, for workers to open it: the folder's absolute path
     or the URL; None for a store object (every worker must then be given one)."""
     if isinstance(location, str):

@@ -17,6 +17,30 @@ if TYPE_CHECKING:
     from autofuse.combiners._fuse import FuseOutcome
     from autofuse.combiners._nested import Assessment
 
+def trial_row(t: optuna.trial.FrozenTrial, metric: str, **middle: Any) -> dict[str, Any]:
+    """A trial's leaderboard row (``middle``: the columns between its timings and its
+    status)."""
+    learner = t.user_attrs.get("learner", t.params.get("learner"))
+    return {"model": f"{learner or '?'}#{t.number}", "kind": "trial", "trial": t.number,
+            "learner": learner, "params": t.user_attrs.get("params", {}),
+            metric: t.value if t.state == TrialState.COMPLETE else np.nan,
+            "outer_score": np.nan,
+            "fit_seconds": t.user_attrs.get("fit_seconds", np.nan),
+            "predict_seconds": t.user_attrs.get("predict_seconds", np.nan),
+            **middle,
+            "status": _STATUS.get(t.state, t.state.name.lower()),
+            "reason": t.user_attrs.get("reason", ""),
+            "worker": t.user_attrs.get("worker", "")}  # a shared run's: host:pid
+
+
+def best_first(trials: pd.DataFrame, metric: str, greater_is_better: bool
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the finished trials, best first; the others, in trial order)."""
+    done = trials["status"] == "done"
+    return (trials[done].sort_values(metric, ascending=not greater_is_better, kind="stable"),
+            trials[~done])
+
+
 _STATUS = {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped",
            TrialState.FAIL: "failed", TrialState.RUNNING: "running",
            TrialState.WAITING: "waiting"}
@@ -69,32 +93,12 @@ def build_leaderboard(study: optuna.Study, metric: RunMetric, view: LibraryView,
     (``outer_score`` is its honest one)."""
     chosen = outcome.chosen
     weights = chosen.fusion.weights
-    rows: list[dict[str, Any]] = []
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.WAITING:
-            continue
-        done = t.state == TrialState.COMPLETE
-        in_view = done and t.number in view.trials
-        rows.append({
-            "model": f"{t.user_attrs.get('learner', t.params.get('learner', '?'))}#{t.number}",
-            "kind": "trial", "trial": t.number,
-            "learner": t.user_attrs.get("learner", t.params.get("learner")),
-            "params": t.user_attrs.get("params", {}),
-            metric.name: t.value if done else np.nan,
-            "outer_score": np.nan,
-            "fit_seconds": t.user_attrs.get("fit_seconds", np.nan),
-            "predict_seconds": t.user_attrs.get("predict_seconds", np.nan),
-            **(_costs(view, (t.number,)) if in_view else
-               {"members": np.nan, "bytes": np.nan, "predict_seconds_per_1000": np.nan}),
-            "weight": weights.get(t.number, 0.0),
-            "status": _STATUS.get(t.state, t.state.name.lower()),
-            "reason": t.user_attrs.get("reason", ""),
-            "worker": t.user_attrs.get("worker", ""),  # a shared run's: host:pid
-        })
-    trials = pd.DataFrame(rows)
-    done = trials[trials["status"] == "done"].sort_values(
-        metric.name, ascending=not metric.greater_is_better, kind="stable")
-    rest = trials[trials["status"] != "done"]
+    rows = [trial_row(t, metric.name, **(
+        _costs(view, (t.number,)) if t.state == TrialState.COMPLETE and t.number in view.trials
+        else {"members": np.nan, "bytes": np.nan, "predict_seconds_per_1000": np.nan}),
+        weight=weights.get(t.number, 0.0))
+        for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    done, rest = best_first(pd.DataFrame(rows), metric.name, metric.greater_is_better)
     blend = _fusion_row("blend", chosen, view, metric, outcome.note or chosen.reason)
     blend["params"] = {"candidates": view.n_candidates, **blend["params"]}
     blend["kind"] = "blend"

@@ -33,7 +33,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from autofuse._artifacts import describe, get_file, new_id, open_store, put_file
+from autofuse._artifacts import get_file, location_of, new_id, open_store, put_file
 
 #: The study's user attribute that holds the run's record.
 RUN_ATTR = "autofuse_run"
@@ -91,7 +91,7 @@ def record_run(study: optuna.Study, store: Any, location: Any, ctx: Any, *,
         finally:
             os.remove(f.name)
         run = {"format": RUN_FORMAT, "created": _now(), "versions": versions,
-               "plugins": dists, "artifacts": describe(location),
+               "plugins": dists, "artifacts": location_of(location),
                "context": {"id": key, "sha256": sha, "bytes": size},
                "table": {"sha256": table_hash(ctx.frame, ctx.target), "path": table_path,
                          "target": None if target_name is None else str(target_name),
@@ -133,27 +133,15 @@ def read_run(study: optuna.Study, where: str) -> dict[str, Any]:
 def check_versions(run: dict[str, Any]) -> list[str]:
     """Refuse (ValueError) a process whose autofuse or plugin versions differ from the run
     starter's; the other differences (scikit-learn, NumPy, ...), for a warning."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import autofuse
+    from autofuse._model import _versions
 
     recorded = run.get("versions", {})
+    here = _versions(recorded)
     must = set(SAME_VERSIONS) | set(run.get("plugins", []))
     refused, noted = [], []
     for dist, wanted in sorted(recorded.items()):
-        if dist == "python":
-            import platform
-
-            have = platform.python_version()
-        elif dist == "autofuse":
-            have = autofuse.__version__
-        else:
-            try:
-                have = version(dist)
-            except PackageNotFoundError:
-                have = "not installed"
-        if have != wanted:
-            (refused if dist in must else noted).append(f"{dist} {wanted} (here: {have})")
+        if here.get(dist) != wanted:
+            (refused if dist in must else noted).append(f"{dist} {wanted} (here: {here[dist]})")
     if refused:
         raise ValueError(f"this process cannot join the run: it was started with "
                          f"{', '.join(refused)}. Install the same versions on every worker "
@@ -194,11 +182,11 @@ def load_context(run: dict[str, Any], store: Any, cache_dir: str) -> dict[str, A
 def check_table(run: dict[str, Any], X: Any, y: Any, source: str) -> None:
     """Refuse a worker's own table (``X``, ``y``, read from ``source``) unless it is the
     run's, read the way the run read it."""
-    from autofuse._data import describe as describe_data
+    from autofuse._data import describe
 
     table = run["table"]
     try:
-        frame, target, _ = describe_data(X, y, task=table["task"])
+        frame, target, _ = describe(X, y, task=table["task"])
         same = table_hash(frame, target) == table["sha256"]
     except ValueError:
         same, frame = False, None

@@ -20,6 +20,8 @@ from autofuse.combiners import Combiner, CombinerSpec, WeightedFusion
 from autofuse.learners import LearnerSpec, preprocessor
 from autofuse.testing import example_data
 
+from _checks import check_predictions
+
 TASKS = ("binary", "multiclass", "regression")
 LEARNERS = ["linear", "hist_gradient_boosting", "knn", "mlp_soup"]
 
@@ -33,17 +35,6 @@ def kept(request, tmp_path_factory):
                          learners=LEARNERS, storage=f"sqlite:///{db}", random_state=0,
                          n_jobs=2, verbose=0)
     return task, X, y, model
-
-
-def _check_predictions(fused, task, X):
-    if task == "regression":
-        pred = fused.predict(X)
-        assert pred.shape == (len(X),) and np.all(np.isfinite(pred))
-    else:
-        proba = fused.predict_proba(X)
-        assert proba.shape == (len(X), len(fused.classes_))
-        assert proba.min() >= 0
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
 
 
 def _own_model_row(fused):
@@ -73,7 +64,7 @@ def test_distill_on_each_task(kept, tmp_path):
     assert alone["score"] == pytest.approx(row[fused.metric_], rel=1e-5)
     assert params["params_from"] == f"trial {alone['trial']}"
     assert params["augmented_rows"] == len(X)  # one synthetic row per training row
-    _check_predictions(fused, task, X)
+    check_predictions(fused, task, X)
     # Saved and loaded, it predicts the same.
     path = tmp_path / "student.autofuse"
     fused.save(str(path))
@@ -92,7 +83,7 @@ def test_soup_on_each_task(kept, tmp_path):
     best = params["best_ingredient"]["score"]
     assert params["soup_score"] >= best if better else params["soup_score"] <= best
     assert params["ingredients"][0] == params["best_ingredient"]["trial"]
-    _check_predictions(fused, task, X)
+    check_predictions(fused, task, X)
     path = tmp_path / "soup.autofuse"
     fused.save(str(path))
     np.testing.assert_allclose(_raw(autofuse.load(str(path)), task, X), _raw(fused, task, X))
@@ -137,7 +128,7 @@ def test_a_linear_soup_is_logit_averaging(task, tmp_path):
     method = "predict" if task == "regression" else "decision_function"
     expected = np.mean([getattr(s, method)(frame) for s in soups], axis=0)
     np.testing.assert_allclose(getattr(one, method)(frame), expected, rtol=0, atol=1e-10)
-    _check_predictions(merged, task, X)
+    check_predictions(merged, task, X)
 
 
 def test_no_ingredients_is_a_clear_error(tmp_path):
@@ -233,7 +224,7 @@ def test_from_fit_within_the_budget(combiner):
     assert wall <= 1.05 * 20, wall
     assert model.combiner_ == combiner, model.leaderboard().iloc[0]["reason"]
     assert model.fusion_.uses == ()
-    _check_predictions(model, "binary", X)
+    check_predictions(model, "binary", X)
 
 
 def test_bad_distill_options_are_refused_before_the_search():

@@ -10,6 +10,8 @@ import autofuse
 from autofuse import AutoFuseClassifier, AutoFuseRegressor
 from autofuse.testing import example_data
 
+from _checks import check_predictions
+
 TASKS = ("binary", "multiclass", "regression")
 LEARNERS = {"binary": ["linear", "knn", "naive_bayes", "extra_trees"],
             "multiclass": ["linear", "knn", "naive_bayes", "extra_trees"],
@@ -51,14 +53,7 @@ def test_every_combiner_fuses_the_kept_library(kept, name, tmp_path):
     assert blend["outer_score"] == pytest.approx(fused.outer_score_)
     assert blend["members"] == len(fused.fusion_.uses) >= 1
     assert blend["bytes"] > 0 and blend["predict_seconds_per_1000"] > 0
-    if task == "regression":
-        pred = fused.predict(X)
-        assert pred.shape == (len(X),) and np.all(np.isfinite(pred))
-    else:
-        proba = fused.predict_proba(X)
-        assert proba.shape == (len(X), len(fused.classes_))
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
-        assert proba.min() >= 0
+    check_predictions(fused, task, X)
     # The fusion pickles inside the model and predicts the same after autofuse.load.
     path = tmp_path / "model.af"
     fused.save(str(path))

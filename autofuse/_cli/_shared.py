@@ -114,7 +114,8 @@ def fuse_to_folder(args: argparse.Namespace, out_dir: str, out: TextIO | None) -
             None, storage=args.storage, study=study, combiner=config["combiner"],
             combiner_options=config["combiner_options"] or None)
         table = model.study_.user_attrs.get("autofuse_run", {}).get("table", {})
-        record["data"] = {k: table.get(k) for k in ("path", "sha256", "rows")}
+        record["data"] = {"file": table.get("path"), "sha256": table.get("sha256"),
+                          "rows": table.get("rows")}
         folder.write(record)
     finally:
         folder.unlock()
@@ -128,11 +129,11 @@ def fuse_to_folder(args: argparse.Namespace, out_dir: str, out: TextIO | None) -
 
 def study_board(args: argparse.Namespace) -> tuple[Any, str]:
     """The shared study's trials as they stand (no fusion): a leaderboard's trial rows."""
-    import numpy as np
     import optuna
     import pandas as pd
     from optuna.trial import TrialState
 
+    from autofuse._leaderboard import best_first, trial_row
     from autofuse._shared_run import read_run
     from autofuse.search._study import _shown, storage_of
 
@@ -144,28 +145,12 @@ def study_board(args: argparse.Namespace) -> tuple[Any, str]:
             raise ValueError(f"no study {_study(args)!r} in {_shown(args.storage)}") from None
         run = read_run(study, _shown(args.storage))
     metric = run["metric"]
-    status = {TrialState.COMPLETE: "done", TrialState.PRUNED: "stopped",
-              TrialState.FAIL: "failed", TrialState.RUNNING: "running"}
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.WAITING:
-            continue
-        learner = t.user_attrs.get("learner", t.params.get("learner"))
-        rows.append({"model": f"{learner}#{t.number}", "kind": "trial", "trial": t.number,
-                     "learner": learner, "params": t.user_attrs.get("params", {}),
-                     metric: t.value if t.state == TrialState.COMPLETE else np.nan,
-                     "outer_score": np.nan,
-                     "fit_seconds": t.user_attrs.get("fit_seconds", np.nan),
-                     "predict_seconds": t.user_attrs.get("predict_seconds", np.nan),
-                     "status": status.get(t.state, t.state.name.lower()),
-                     "reason": t.user_attrs.get("reason", ""),
-                     "worker": t.user_attrs.get("worker", "")})
-    board = pd.DataFrame(rows, columns=["model", "kind", "trial", "learner", "params", metric,
-                                        "outer_score", "fit_seconds", "predict_seconds",
-                                        "status", "reason", "worker"])
-    done = board[board["status"] == "done"].sort_values(
-        metric, ascending=not run["greater_is_better"], kind="stable")
-    rest = board[board["status"] != "done"]
+    trials = study.get_trials(deepcopy=False)
+    board = pd.DataFrame([trial_row(t, metric) for t in trials
+                          if t.state != TrialState.WAITING],
+                         columns=list(trial_row(optuna.trial.create_trial(value=0.0),
+                                                metric)))
+    done, rest = best_first(board, metric, run["greater_is_better"])
     return pd.concat([done, rest], ignore_index=True), metric
 
 
