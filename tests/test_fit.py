@@ -204,6 +204,91 @@ def test_resume_from_sqlite_reuses_finished_trials(tmp_path):
     assert board.iloc[-1]["status"] == "failed" and "interrupted" in board.iloc[-1]["reason"]
 
 
+def test_an_interrupt_that_cuts_a_storage_read_short_is_still_recorded(tmp_path, monkeypatch):
+    """Ctrl-C (or the command's SIGTERM) in the middle of a read of the SQLite study left
+    that read's cursor holding SQLite's lock, and the writes that record the interruption
+    then failed with "database is locked": the run ended with a storage error instead of
+    KeyboardInterrupt, its running trials unrecorded."""
+    import sys
+
+    import optuna
+    import sqlalchemy.orm.loading as loading
+
+    X, y = _table()
+    storage = f"sqlite:///{tmp_path / 'run.db'}"
+    autofuse.fit(X, y, n_trials=3, learners=FAST, storage=storage, random_state=0, verbose=0)
+    real, asked = loading.instances, []
+
+    def cut_short(*args, **kwargs):
+        rows = real(*args, **kwargs)  # the query ran: its cursor holds the read lock
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "_create_new_trial":
+            frame = frame.f_back
+        if frame is not None:
+            asked.append(1)
+            if len(asked) == 3:  # two trials are running: n_jobs=2
+                raise KeyboardInterrupt
+        return rows
+
+    monkeypatch.setattr(loading, "instances", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        autofuse.fit(X, y, n_trials=20, learners=FAST, storage=storage, random_state=0,
+                     n_jobs=2, verbose=0)
+    monkeypatch.setattr(loading, "instances", real)
+    study = optuna.load_study(study_name="autofuse", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert "RUNNING" not in states[:-1]  # the trial being created when it was cut short
+    stopped = [t for t in study.trials if "interrupted" in t.user_attrs.get("reason", "")]
+    assert stopped and all(t.state.name == "FAIL" for t in stopped)
+    again = autofuse.fit(X, y, n_trials=1, learners=FAST, storage=storage, random_state=0,
+                         verbose=0)
+    assert (again.leaderboard().query("kind == 'trial'")["status"] == "done").sum() >= 4
+
+
+def test_an_interrupt_stays_an_interrupt_when_the_storage_refuses_its_records(
+        tmp_path, monkeypatch):
+    """Should the storage refuse the records of the interrupted trials, the caller still
+    gets the interruption (not a storage error), and the run's next call marks those
+    trials failed."""
+    import optuna
+    from optuna.storages import RDBStorage
+
+    X, y = _table()
+    storage = f"sqlite:///{tmp_path / 'run.db'}"
+    real_tell, real_set = RDBStorage.set_trial_state_values, RDBStorage.set_trial_user_attr
+    told, cut = [], []
+
+    def tell(self, trial_id, state, values=None):
+        if state == autofuse_state("COMPLETE"):
+            told.append(trial_id)
+            if len(told) == 3:  # the run is cut short as it records a finished trial
+                cut.append(1)
+                raise KeyboardInterrupt
+        return real_tell(self, trial_id, state, values)
+
+    def refuse(self, *args, **kwargs):
+        if cut:
+            raise optuna.exceptions.StorageInternalError("database is locked")
+        return real_set(self, *args, **kwargs)
+
+    monkeypatch.setattr(RDBStorage, "set_trial_state_values", tell)
+    monkeypatch.setattr(RDBStorage, "set_trial_user_attr", refuse)
+    with pytest.raises(KeyboardInterrupt):
+        autofuse.fit(X, y, n_trials=20, learners=FAST, storage=storage, random_state=0,
+                     n_jobs=2, verbose=0)
+    monkeypatch.undo()
+    left = optuna.load_study(study_name="autofuse", storage=storage).get_trials(
+        states=[autofuse_state("RUNNING")])
+    assert told[-1] in {t._trial_id for t in left}  # and the one still running, if any
+    again = autofuse.fit(X, y, n_trials=1, learners=FAST, storage=storage, random_state=0,
+                         verbose=0)
+    board = again.leaderboard().query("kind == 'trial'").set_index("trial")
+    assert {t.number for t in left} <= set(board.index)
+    for t in left:
+        assert board.loc[t.number, "status"] == "failed"
+        assert "interrupted" in board.loc[t.number, "reason"]
+
+
 def autofuse_state(name):
     from optuna.trial import TrialState
 

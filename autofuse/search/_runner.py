@@ -488,8 +488,8 @@ class _Search:
                     self._receive(conns[conn])
                 self._stop_overlong()
                 self._watch_memory()
-        except BaseException:
-            release_session(self.study)  # an interruption may have cut a query short
+        except BaseException as exc:
+            release_session(self.study, exc)  # an interruption may have cut a query short
             self._stop_all("the run was interrupted", give_back=True)
             raise
         finally:
@@ -542,20 +542,36 @@ class _Search:
                     f"of the search time ({self.trial_cap:.1f} s)"))
 
     def _stop_all(self, reason: str, give_back: bool = False) -> None:
-        """Kill every running trial's worker. No fresh worker replaces them now: starting
-        one (an interpreter importing scikit-learn) would take CPU from fusion; the pool
-        starts them when the next fit needs them. With ``give_back`` (this process was
-        interrupted) in a shared study, each trial is queued again for another worker, and
-        does not count against the run's trial limit."""
-        for i, run in list(self.running.items()):
+        """Kill every running trial's worker, then record its trial as failed. No fresh
+        worker replaces them now: starting one (an interpreter importing scikit-learn)
+        would take CPU from fusion; the pool starts them when the next fit needs them.
+
+        With ``give_back`` (this process was interrupted), each trial of a shared study is
+        queued again for another worker, and does not count against the run's trial
+        limit; and a storage that refuses the records (an interruption that cut a query
+        short may leave a lock behind) does not turn the interruption into a storage
+        error: the trials stay marked running, and the run's next call marks them failed
+        ("interrupted") when it resumes (in a shared study, the other workers find them
+        silent and queue them again)."""
+        stopped = [self.running[i] for i in sorted(self.running)]
+        for i in list(self.running):
             self.workers[i].kill()
             self.running.pop(i)
-            if run.stopping is None:
-                if give_back and self.beats is not None:
-                    reason = f"{reason}; queued again for another worker"
-                self._finish(run, TrialState.FAIL, reason=reason, counts=False)
-                if give_back and self.beats is not None:
-                    self._give_back(run.trial)
+        shared = give_back and self.beats is not None
+        for run in stopped:
+            if run.stopping is not None:
+                continue
+            try:
+                self._finish(run, TrialState.FAIL, counts=False, reason=reason + (
+                    "; queued again for another worker" if shared else ""))
+            except optuna.exceptions.StorageInternalError as exc:
+                if not give_back:
+                    raise
+                log.warning("the interrupted trials could not be recorded (%s): they are "
+                            "marked failed when the run resumes", exc.__cause__ or exc)
+                return
+            if shared:
+                self._give_back(run.trial)
 
     def _give_back(self, trial: optuna.Trial) -> None:
         """Queue an interrupted trial of a shared study again (best effort: an interruption

@@ -162,11 +162,25 @@ def name_objective(study: optuna.Study, metric: str) -> None:
         study.set_metric_names([metric])
 
 
-def release_session(study: optuna.Study) -> None:
+def release_session(study: optuna.Study, interruption: BaseException | None = None) -> None:
     """Drop the storage's database session, rolling back whatever it was doing: an
     interruption (Ctrl-C, SIGTERM) raised in the middle of a query leaves that session
     holding its lock, and SQLite then refuses every later write of the same process
-    ("database is locked"), the ones that record the interruption among them."""
+    ("database is locked"), the ones that record the interruption among them.
+
+    A query cut short while its rows were being read keeps SQLite's read lock for as long
+    as its cursor lives, and a rollback does not end it: the frames of ``interruption``'s
+    traceback (and of the exceptions it chains) hold that cursor, so their local variables
+    are cleared first (the traceback's lines stay, for the log)."""
+    import gc
+    import traceback
+
+    seen: set[int] = set()
+    while interruption is not None and id(interruption) not in seen:
+        seen.add(id(interruption))
+        traceback.clear_frames(interruption.__traceback__)
+        interruption = interruption.__cause__ or interruption.__context__
+    gc.collect()  # the cursor may sit in a reference cycle
     storage = getattr(study, "_storage", None)
     for backend in (storage, getattr(storage, "_backend", None)):
         session = getattr(backend, "scoped_session", None)
