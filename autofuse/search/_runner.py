@@ -489,7 +489,9 @@ class _Search:
                 self._stop_overlong()
                 self._watch_memory()
         except BaseException as exc:
-            release_session(self.study, exc)  # an interruption may have cut a query short
+            # An interruption (Ctrl-C, SIGTERM) may have cut a query short; an error keeps
+            # its frames' variables, for a debugger.
+            release_session(self.study, None if isinstance(exc, Exception) else exc)
             self._stop_all("the run was interrupted", give_back=True)
             raise
         finally:
