@@ -26,6 +26,7 @@ the limit + 10%, and its test score against the full blend's.
     python benchmarks/bench_combiners.py --out combiners.json
     python benchmarks/bench_combiners.py --summary combiners.json   # tables from a file
     python benchmarks/bench_combiners.py --combiners caruana,auto,distill,soup --no-prune
+    python benchmarks/bench_combiners.py --combiners distill --distill-time 120  # more time
     python benchmarks/bench_combiners.py --workdir runs/   # keep the runs' studies and libraries;
                        # run again with the same --workdir to fuse them again without a search
 """
@@ -122,7 +123,7 @@ def single_model(model: autofuse.FusedModel, learner: str, params: dict, row: pd
 
 
 def run_one(row: pd.Series, time_limit: float, workdir: str, combiners: tuple[str, ...],
-            prune: bool) -> dict:
+            prune: bool, distill_time: float | None = None) -> dict:
     X_tr, X_te, y_tr, y_te, classes, n_rows = split(row)
     task = row["task"]
 
@@ -137,9 +138,10 @@ def run_one(row: pd.Series, time_limit: float, workdir: str, combiners: tuple[st
     for name in combiners:
         t = time.perf_counter()
         try:
-            # distill as a run's fusion step would: in the time a 60 s run leaves it.
-            fused = model.fuse(name, **({"time_limit": DISTILL_SHARE * time_limit}
-                                        if name == "distill" else {}))
+            # distill as a run's fusion step would: in the time a 60 s run leaves it
+            # (or --distill-time seconds).
+            given = DISTILL_SHARE * time_limit if distill_time is None else distill_time
+            fused = model.fuse(name, **({"time_limit": given} if name == "distill" else {}))
         except Exception as exc:  # reported in the table; the others go on
             out["combiners"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
@@ -353,6 +355,8 @@ def main() -> None:
                         "(default: none, built-in learners only)")
     parser.add_argument("--combiners", help=f"comma-separated (default: {','.join(COMBINERS)})")
     parser.add_argument("--no-prune", action="store_true", help="skip prune")
+    parser.add_argument("--distill-time", type=float, help="seconds given to distill "
+                        f"(default: {DISTILL_SHARE:g} of --time-limit, what a run leaves it)")
     args = parser.parse_args()
     if args.summary:
         with open(args.summary) as f:
@@ -369,7 +373,8 @@ def main() -> None:
         os.makedirs(workdir, exist_ok=True)
         for _, row in manifest.iterrows():
             try:
-                r = run_one(row, args.time_limit, workdir, combiners, not args.no_prune)
+                r = run_one(row, args.time_limit, workdir, combiners, not args.no_prune,
+                            args.distill_time)
             except Exception as exc:  # one dataset must not hide the others
                 r = {"dataset": row["name"], "error": f"{type(exc).__name__}: {exc}"}
             results.append(r)
