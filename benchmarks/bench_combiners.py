@@ -133,15 +133,18 @@ def run_one(row: pd.Series, time_limit: float, workdir: str, combiners: tuple[st
     model = autofuse.fit(X_tr, y_tr, time_limit=time_limit, metric=row["metric"], task=task,
                          random_state=0, verbose=0, combiner="caruana",
                          n_trials=0 if kept else None, storage=f"sqlite:///{db}")
+    # distill as a run's fusion step would: in the time a 60 s run leaves it (or
+    # --distill-time seconds).
+    if distill_time is None:
+        distill_time = DISTILL_SHARE * time_limit
     out = {"searched": not kept, "dataset": row["name"], "task": task, "metric": row["metric"],
-           "rows": n_rows, "fit_seconds": time.perf_counter() - t, "combiners": {}}
+           "rows": n_rows, "fit_seconds": time.perf_counter() - t,
+           "distill_time": distill_time, "combiners": {}}
     for name in combiners:
         t = time.perf_counter()
         try:
-            # distill as a run's fusion step would: in the time a 60 s run leaves it
-            # (or --distill-time seconds).
-            given = DISTILL_SHARE * time_limit if distill_time is None else distill_time
-            fused = model.fuse(name, **({"time_limit": given} if name == "distill" else {}))
+            fused = model.fuse(name, **({"time_limit": distill_time}
+                                        if name == "distill" else {}))
         except Exception as exc:  # reported in the table; the others go on
             out["combiners"][name] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
